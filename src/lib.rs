@@ -1,0 +1,1 @@
+//! Home of the workspace-wide end-to-end tests (`tests/`) and benchmarks (`benches/`).
