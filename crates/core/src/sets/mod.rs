@@ -10,7 +10,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Field, Timestamp};
 
+mod display;
 pub mod parse;
+mod range;
+pub mod suggest;
+
+pub use parse::{SetParseError, SetParseErrorKind, Vocabulary, parse_order_set, parse_product_set};
+pub use suggest::{SetTarget, Suggestion, suggest};
 
 /// A connection as named in a set phrase ("on Shopify EU").
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
