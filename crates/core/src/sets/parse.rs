@@ -330,6 +330,10 @@ fn lex(input: &str) -> Result<Lexed, SetParseError> {
         if let Some(from) = piece_start {
             push(from, end, &mut first);
         }
+        if first {
+            // Only separators ("-"): still a word, so that it can be a value.
+            push(start, end, &mut first);
+        }
     }
     Ok(Lexed { input, raws, words })
 }
@@ -881,8 +885,13 @@ impl<'a> Parser<'a> {
             self.pos += 1;
             return Ok(word.content.clone());
         }
+        // From the start of the raw word, so leading separators ("-a") stay in the value.
+        let start = match self.lx.raws.get(word.raw) {
+            Some(raw) if word.first => raw.span.start,
+            _ => word.span.start,
+        };
         let end = self.lx.input.trim_end().len();
-        let text = self.lx.input[word.span.start..end]
+        let text = self.lx.input[start..end]
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(" ");
