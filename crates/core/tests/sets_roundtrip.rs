@@ -50,7 +50,9 @@ fn value() -> impl Strategy<Value = String> {
         .prop_map(str::to_owned),
     ]
     .prop_map(|v| v.nfc().collect::<String>())
-    .prop_filter("a value has a non-space character", |v| !v.trim().is_empty())
+    .prop_filter("a value has a non-space character", |v| {
+        !v.trim().is_empty()
+    })
 }
 
 fn product_field() -> impl Strategy<Value = Field> {
@@ -149,25 +151,69 @@ proptest! {
 fn canonical_phrases() {
     let woo = || ConnectionRef("woo".into());
     let cases: &[(ProductSet, &str)] = &[
-        (ProductSet::WithField { field: Field::CompareAtPrice }, "with compare-at price"),
-        (ProductSet::WithField { field: Field::Stock }, "with field stock"),
+        (
+            ProductSet::WithField {
+                field: Field::CompareAtPrice,
+            },
+            "with compare-at price",
+        ),
+        (
+            ProductSet::WithField {
+                field: Field::Stock,
+            },
+            "with field stock",
+        ),
         (ProductSet::WithStock, "with stock"),
         (ProductSet::LowStock, "with low-stock"),
         (ProductSet::OutOfStock, "out-of-stock"),
-        (ProductSet::OfBrand { brand: "Acme Co".into() }, "of brand Acme Co"),
-        (ProductSet::OfBrand { brand: " Acme".into() }, "of brand \" Acme\""),
-        (ProductSet::OfBrand { brand: "say \"hi\"".into() }, "of brand \"say \\\"hi\\\"\""),
         (
-            ProductSet::InCategory { connection: ConnectionRef("Shopify EU".into()), category: "Shoes".into() },
+            ProductSet::OfBrand {
+                brand: "Acme Co".into(),
+            },
+            "of brand Acme Co",
+        ),
+        (
+            ProductSet::OfBrand {
+                brand: " Acme".into(),
+            },
+            "of brand \" Acme\"",
+        ),
+        (
+            ProductSet::OfBrand {
+                brand: "say \"hi\"".into(),
+            },
+            "of brand \"say \\\"hi\\\"\"",
+        ),
+        (
+            ProductSet::InCategory {
+                connection: ConnectionRef("Shopify EU".into()),
+                category: "Shoes".into(),
+            },
             "on Shopify EU category Shoes",
         ),
-        (ProductSet::WithoutCategory { connection: woo() }, "without woo category"),
-        (ProductSet::PendingCreates { connection: woo() }, "with pending creates to woo"),
+        (
+            ProductSet::WithoutCategory { connection: woo() },
+            "without woo category",
+        ),
+        (
+            ProductSet::PendingCreates { connection: woo() },
+            "with pending creates to woo",
+        ),
     ];
     for (set, phrase) in cases {
         assert_eq!(set.to_string(), *phrase);
     }
-    assert_eq!(OrderSet::OfMonth { year: 2025, month: 3 }.to_string(), "of 2025 march");
+    assert_eq!(
+        OrderSet::OfMonth {
+            year: 2025,
+            month: 3
+        }
+        .to_string(),
+        "of 2025 march"
+    );
     assert_eq!(OrderSet::Today.to_string(), "of today");
-    assert_eq!(OrderSet::OnConnection { connection: woo() }.to_string(), "on woo");
+    assert_eq!(
+        OrderSet::OnConnection { connection: woo() }.to_string(),
+        "on woo"
+    );
 }

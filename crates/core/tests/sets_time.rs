@@ -1,9 +1,9 @@
 //! Resolving order time sets into UTC ranges in the merchant's local time.
 
-use time::OffsetDateTime;
-use time::macros::datetime;
 use tidemark_core::Timestamp;
 use tidemark_core::sets::{ConnectionRef, OrderSet, SetContext, TimeRange};
+use time::OffsetDateTime;
+use time::macros::datetime;
 
 fn ctx(now: OffsetDateTime, utc_offset_minutes: i32) -> SetContext {
     SetContext {
@@ -33,11 +33,41 @@ fn utc_mid_month_saturday() {
     check(
         &ctx,
         &[
-            (OrderSet::Today, range(datetime!(2025-03-15 0:00 UTC), datetime!(2025-03-16 0:00 UTC))),
-            (OrderSet::Yesterday, range(datetime!(2025-03-14 0:00 UTC), datetime!(2025-03-15 0:00 UTC))),
-            (OrderSet::ThisMonth, range(datetime!(2025-03-01 0:00 UTC), datetime!(2025-04-01 0:00 UTC))),
-            (OrderSet::ThisYear, range(datetime!(2025-01-01 0:00 UTC), datetime!(2026-01-01 0:00 UTC))),
-            (OrderSet::LastWeek, range(datetime!(2025-03-03 0:00 UTC), datetime!(2025-03-10 0:00 UTC))),
+            (
+                OrderSet::Today,
+                range(
+                    datetime!(2025-03-15 0:00 UTC),
+                    datetime!(2025-03-16 0:00 UTC),
+                ),
+            ),
+            (
+                OrderSet::Yesterday,
+                range(
+                    datetime!(2025-03-14 0:00 UTC),
+                    datetime!(2025-03-15 0:00 UTC),
+                ),
+            ),
+            (
+                OrderSet::ThisMonth,
+                range(
+                    datetime!(2025-03-01 0:00 UTC),
+                    datetime!(2025-04-01 0:00 UTC),
+                ),
+            ),
+            (
+                OrderSet::ThisYear,
+                range(
+                    datetime!(2025-01-01 0:00 UTC),
+                    datetime!(2026-01-01 0:00 UTC),
+                ),
+            ),
+            (
+                OrderSet::LastWeek,
+                range(
+                    datetime!(2025-03-03 0:00 UTC),
+                    datetime!(2025-03-10 0:00 UTC),
+                ),
+            ),
         ],
     );
 }
@@ -49,11 +79,26 @@ fn negative_offset_across_a_year_boundary() {
     check(
         &ctx,
         &[
-            (OrderSet::Today, range(datetime!(2024-12-31 0:00 -5), datetime!(2025-01-01 0:00 -5))),
-            (OrderSet::Yesterday, range(datetime!(2024-12-30 0:00 -5), datetime!(2024-12-31 0:00 -5))),
-            (OrderSet::ThisMonth, range(datetime!(2024-12-01 0:00 -5), datetime!(2025-01-01 0:00 -5))),
-            (OrderSet::ThisYear, range(datetime!(2024-01-01 0:00 -5), datetime!(2025-01-01 0:00 -5))),
-            (OrderSet::LastWeek, range(datetime!(2024-12-23 0:00 -5), datetime!(2024-12-30 0:00 -5))),
+            (
+                OrderSet::Today,
+                range(datetime!(2024-12-31 0:00 -5), datetime!(2025-01-01 0:00 -5)),
+            ),
+            (
+                OrderSet::Yesterday,
+                range(datetime!(2024-12-30 0:00 -5), datetime!(2024-12-31 0:00 -5)),
+            ),
+            (
+                OrderSet::ThisMonth,
+                range(datetime!(2024-12-01 0:00 -5), datetime!(2025-01-01 0:00 -5)),
+            ),
+            (
+                OrderSet::ThisYear,
+                range(datetime!(2024-01-01 0:00 -5), datetime!(2025-01-01 0:00 -5)),
+            ),
+            (
+                OrderSet::LastWeek,
+                range(datetime!(2024-12-23 0:00 -5), datetime!(2024-12-30 0:00 -5)),
+            ),
         ],
     );
     // The resolved bounds are 05:00 UTC.
@@ -70,9 +115,27 @@ fn positive_offset_across_a_month_boundary() {
     check(
         &ctx,
         &[
-            (OrderSet::Today, range(datetime!(2025-03-01 0:00 +5:30), datetime!(2025-03-02 0:00 +5:30))),
-            (OrderSet::Yesterday, range(datetime!(2025-02-28 0:00 +5:30), datetime!(2025-03-01 0:00 +5:30))),
-            (OrderSet::ThisMonth, range(datetime!(2025-03-01 0:00 +5:30), datetime!(2025-04-01 0:00 +5:30))),
+            (
+                OrderSet::Today,
+                range(
+                    datetime!(2025-03-01 0:00 +5:30),
+                    datetime!(2025-03-02 0:00 +5:30),
+                ),
+            ),
+            (
+                OrderSet::Yesterday,
+                range(
+                    datetime!(2025-02-28 0:00 +5:30),
+                    datetime!(2025-03-01 0:00 +5:30),
+                ),
+            ),
+            (
+                OrderSet::ThisMonth,
+                range(
+                    datetime!(2025-03-01 0:00 +5:30),
+                    datetime!(2025-04-01 0:00 +5:30),
+                ),
+            ),
         ],
     );
 }
@@ -82,18 +145,36 @@ fn last_week_on_the_sunday_and_the_monday() {
     let sunday = ctx(datetime!(2025-03-16 23:59:59.999 UTC), 0);
     check(
         &sunday,
-        &[(OrderSet::LastWeek, range(datetime!(2025-03-03 0:00 UTC), datetime!(2025-03-10 0:00 UTC)))],
+        &[(
+            OrderSet::LastWeek,
+            range(
+                datetime!(2025-03-03 0:00 UTC),
+                datetime!(2025-03-10 0:00 UTC),
+            ),
+        )],
     );
     let monday = ctx(datetime!(2025-03-17 0:00 UTC), 0);
     check(
         &monday,
-        &[(OrderSet::LastWeek, range(datetime!(2025-03-10 0:00 UTC), datetime!(2025-03-17 0:00 UTC)))],
+        &[(
+            OrderSet::LastWeek,
+            range(
+                datetime!(2025-03-10 0:00 UTC),
+                datetime!(2025-03-17 0:00 UTC),
+            ),
+        )],
     );
     // Across a year boundary: Thursday 2026-01-01.
     let new_year = ctx(datetime!(2026-01-01 10:00 UTC), 0);
     check(
         &new_year,
-        &[(OrderSet::LastWeek, range(datetime!(2025-12-22 0:00 UTC), datetime!(2025-12-29 0:00 UTC)))],
+        &[(
+            OrderSet::LastWeek,
+            range(
+                datetime!(2025-12-22 0:00 UTC),
+                datetime!(2025-12-29 0:00 UTC),
+            ),
+        )],
     );
 }
 
@@ -104,11 +185,17 @@ fn absolute_months_and_years() {
         &ctx,
         &[
             (
-                OrderSet::OfMonth { year: 2024, month: 2 },
+                OrderSet::OfMonth {
+                    year: 2024,
+                    month: 2,
+                },
                 range(datetime!(2024-02-01 0:00 -5), datetime!(2024-03-01 0:00 -5)),
             ),
             (
-                OrderSet::OfMonth { year: 2025, month: 12 },
+                OrderSet::OfMonth {
+                    year: 2025,
+                    month: 12,
+                },
                 range(datetime!(2025-12-01 0:00 -5), datetime!(2026-01-01 0:00 -5)),
             ),
             (
@@ -119,7 +206,10 @@ fn absolute_months_and_years() {
     );
     // The last year the calendar holds still has an end.
     let last = OrderSet::OfYear { year: 9999 }.time_range(&ctx);
-    assert_eq!(last.map(|r| r.to.millis() - r.from.millis()), Some(365 * 86_400_000));
+    assert_eq!(
+        last.map(|r| r.to.millis() - r.from.millis()),
+        Some(365 * 86_400_000)
+    );
 }
 
 #[test]
@@ -129,14 +219,39 @@ fn sets_that_are_not_about_time_have_no_range() {
     check(
         &ctx,
         &[
-            (OrderSet::OnConnection { connection: woo.clone() }, None),
-            (OrderSet::PendingUpdates { connection: woo.clone() }, None),
+            (
+                OrderSet::OnConnection {
+                    connection: woo.clone(),
+                },
+                None,
+            ),
+            (
+                OrderSet::PendingUpdates {
+                    connection: woo.clone(),
+                },
+                None,
+            ),
             (OrderSet::PendingCreates { connection: woo }, None),
             // Values the calendar cannot hold.
-            (OrderSet::OfMonth { year: 2025, month: 13 }, None),
-            (OrderSet::OfMonth { year: 2025, month: 0 }, None),
+            (
+                OrderSet::OfMonth {
+                    year: 2025,
+                    month: 13,
+                },
+                None,
+            ),
+            (
+                OrderSet::OfMonth {
+                    year: 2025,
+                    month: 0,
+                },
+                None,
+            ),
         ],
     );
-    let absurd_offset = SetContext { utc_offset_minutes: 100_000, ..ctx };
+    let absurd_offset = SetContext {
+        utc_offset_minutes: 100_000,
+        ..ctx
+    };
     assert_eq!(OrderSet::Today.time_range(&absurd_offset), None);
 }
