@@ -9,6 +9,7 @@ pub mod merge;
 pub mod model;
 pub mod normalize;
 pub mod plan;
+pub mod sample;
 pub mod sets;
 pub mod transform;
 
