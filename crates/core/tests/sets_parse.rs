@@ -971,3 +971,32 @@ fn spans_are_byte_ranges_in_non_ascii_input() {
     let e = product_error("äöü with issues");
     assert_eq!(e.span, 0..6);
 }
+
+#[test]
+fn a_connection_named_like_a_filler_word() {
+    let vocab = Vocabulary::new(["On Air", "woo"]);
+    assert_eq!(
+        parse_product_set("paused on air", &vocab),
+        Ok(ProductSet::PausedOn {
+            connection: conn("On Air")
+        })
+    );
+    assert_eq!(
+        parse_product_set("paused on on air", &vocab),
+        Ok(ProductSet::PausedOn {
+            connection: conn("On Air")
+        })
+    );
+    assert_eq!(
+        parse_order_set("with pending updates on air", &vocab),
+        Ok(OrderSet::PendingUpdates {
+            connection: conn("On Air")
+        })
+    );
+    assert_eq!(
+        parse_product_set("paused on woo", &vocab),
+        Ok(ProductSet::PausedOn {
+            connection: conn("woo")
+        })
+    );
+}

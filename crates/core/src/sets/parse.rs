@@ -27,6 +27,7 @@ use crate::model::Field;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Vocabulary {
     /// Connection names as the account spells them ("Shopify EU", "woo").
+    #[serde(default)]
     pub connections: Vec<String>,
     #[serde(default)]
     pub brands: Vec<String>,
@@ -865,6 +866,22 @@ impl<'a> Parser<'a> {
         Err(first_error.unwrap_or_else(|| self.missing("connection", self.expected_connection())))
     }
 
+    /// [`Self::with_connection`] after an optional filler word ("to", "on"). A connection
+    /// whose name starts with the filler ("On Air") is tried first, with the filler in it.
+    fn with_connection_after<T>(
+        &self,
+        fillers: &[&str],
+        rest: impl Fn(Parser<'a>, ConnectionRef) -> Result<T>,
+    ) -> Result<T> {
+        let mut after = *self;
+        if after.eat(fillers)
+            && let Ok(set) = self.with_connection(&rest)
+        {
+            return Ok(set);
+        }
+        after.with_connection(rest)
+    }
+
     // --- values --------------------------------------------------------------------------
 
     /// A value: one quoted string, or the rest of the phrase with whitespace collapsed.
@@ -1008,17 +1025,15 @@ impl<'a> Parser<'a> {
                 };
                 self.finish(set)
             }
-            Start::Active | Start::Paused | Start::Published | Start::Unpublished => {
-                self.eat(&["on"]);
-                self.with_connection(|p, connection| {
+            Start::Active | Start::Paused | Start::Published | Start::Unpublished => self
+                .with_connection_after(&["on"], |p, connection| {
                     p.finish(match start {
                         Start::Active => ProductSet::ActiveOn { connection },
                         Start::Paused => ProductSet::PausedOn { connection },
                         Start::Published => ProductSet::PublishedOn { connection },
                         _ => ProductSet::UnpublishedOn { connection },
                     })
-                })
-            }
+                }),
             Start::Low => self.low(),
             Start::Out => self.out_of_stock(),
             Start::Bad => {
@@ -1100,8 +1115,7 @@ impl<'a> Parser<'a> {
             Some("pending") => {
                 self.pos += 1;
                 let kind = self.pending()?;
-                self.eat(&["to", "on", "for"]);
-                self.with_connection(|p, connection| {
+                self.with_connection_after(&["to", "on", "for"], |p, connection| {
                     p.finish(match kind {
                         Pending::Updates => ProductSet::PendingUpdates { connection },
                         Pending::Creates => ProductSet::PendingCreates { connection },
@@ -1182,8 +1196,7 @@ impl<'a> Parser<'a> {
                     "\"pending updates\" or \"pending creates\"",
                 )?;
                 let kind = self.pending()?;
-                self.eat(&["to", "on", "for"]);
-                self.with_connection(|p, connection| {
+                self.with_connection_after(&["to", "on", "for"], |p, connection| {
                     p.finish(match kind {
                         Pending::Updates => OrderSet::PendingUpdates { connection },
                         Pending::Creates => OrderSet::PendingCreates { connection },
@@ -1312,5 +1325,54 @@ impl<'a> Parser<'a> {
             MONTH_EXPECTED,
             nearest(&word.lower, MONTHS).map(str::to_owned),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_prefers_few_edits_and_prefixes() {
+        let words = ["brand", "size", "color", "colour"];
+        assert_eq!(nearest("brnad", words), Some("brand"));
+        assert_eq!(nearest("colr", words), Some("color"));
+        assert_eq!(nearest("siz", words), Some("size"));
+        assert_eq!(nearest("xyzzy", words), None);
+        assert_eq!(nearest("", words), None);
+    }
+
+    #[test]
+    fn lexer_splits_keywords_but_keeps_spans() {
+        let lexed = lex("with Low-Stock \"a \\\" b\"").map_err(|e| e.to_string());
+        let Ok(lexed) = lexed else {
+            panic!("{lexed:?}");
+        };
+        let words: Vec<(&str, Range<usize>, bool)> = lexed
+            .words
+            .iter()
+            .map(|w| (w.lower.as_str(), w.span.clone(), w.first))
+            .collect();
+        assert_eq!(
+            words,
+            vec![
+                ("with", 0..4, true),
+                ("low", 5..8, true),
+                ("stock", 9..14, false),
+                ("a \" b", 15..23, true),
+            ]
+        );
+        assert_eq!(lexed.raws.len(), 3);
+    }
+
+    #[test]
+    fn month_words() {
+        assert_eq!(month_number("mar"), Some(3));
+        assert_eq!(month_number("march"), Some(3));
+        assert_eq!(month_number("03"), Some(3));
+        assert_eq!(month_number("sept"), Some(9));
+        assert_eq!(month_number("13"), None);
+        assert_eq!(month_number("0"), None);
+        assert_eq!(month_number("ma"), None);
     }
 }
