@@ -1,1 +1,199 @@
-//! (todo)
+//! Canonical sales orders. Orders are never deleted: there is no method for it.
+
+use std::collections::BTreeMap;
+
+use tidemark_core::{
+    AccountId, CanonicalOrder, ConnectionId, ContentHash, Field, OrderId, OrderStatus,
+    PaymentStatus, SalesOrder, Timestamp,
+};
+
+use super::{from_json, to_json, ts};
+use crate::error::db_err;
+use crate::{Db, StoreError, repository, with_db};
+
+pub(crate) fn order_status_str(status: OrderStatus) -> &'static str {
+    match status {
+        OrderStatus::Pending => "pending",
+        OrderStatus::Processing => "processing",
+        OrderStatus::OnHold => "on_hold",
+        OrderStatus::Completed => "completed",
+        OrderStatus::Cancelled => "cancelled",
+        OrderStatus::Refunded => "refunded",
+        OrderStatus::Failed => "failed",
+    }
+}
+
+pub(crate) fn payment_status_str(status: PaymentStatus) -> &'static str {
+    match status {
+        PaymentStatus::Pending => "pending",
+        PaymentStatus::Paid => "paid",
+        PaymentStatus::PartiallyPaid => "partially_paid",
+        PaymentStatus::Refunded => "refunded",
+        PaymentStatus::PartiallyRefunded => "partially_refunded",
+        PaymentStatus::Voided => "voided",
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct OrderRow {
+    id: i64,
+    account_id: i64,
+    origin_connection_id: i64,
+    content: String,
+    field_times: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl OrderRow {
+    fn into_order(self) -> Result<CanonicalOrder, StoreError> {
+        let row = format!("id {}", self.id);
+        Ok(CanonicalOrder {
+            id: OrderId(self.id),
+            account: AccountId(self.account_id),
+            origin: ConnectionId(self.origin_connection_id),
+            content: from_json("orders", &row, "content", &self.content)?,
+            field_times: from_json("orders", &row, "field_times", &self.field_times)?,
+            created_at: ts(self.created_at),
+            updated_at: ts(self.updated_at),
+        })
+    }
+}
+
+const SELECT: &str = "SELECT id, account_id, origin_connection_id, content, field_times, \
+                      created_at, updated_at FROM orders ";
+
+impl Db<'_> {
+    pub(crate) async fn create_order(
+        &mut self,
+        account: AccountId,
+        origin: ConnectionId,
+        content: &SalesOrder,
+        content_hash: ContentHash,
+        field_times: &BTreeMap<Field, Timestamp>,
+        now: Timestamp,
+    ) -> Result<CanonicalOrder, StoreError> {
+        let json = to_json("create order", content)?;
+        let times = to_json("create order", field_times)?;
+        let id: i64 = with_db!(self, |c| sqlx::query_scalar(
+            "INSERT INTO orders (account_id, origin_connection_id, number, placed_at, status, \
+             payment_status, currency, total, content, content_hash, field_times, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
+             RETURNING id"
+        )
+        .bind(account.0)
+        .bind(origin.0)
+        .bind(&content.number)
+        .bind(content.placed_at.0)
+        .bind(order_status_str(content.status))
+        .bind(payment_status_str(content.payment_status))
+        .bind(content.currency.as_str())
+        .bind(content.total.to_string())
+        .bind(&json)
+        .bind(content_hash.to_hex())
+        .bind(&times)
+        .bind(now.0)
+        .fetch_one(&mut *c)
+        .await)
+        .map_err(db_err("orders", "create"))?;
+        Ok(CanonicalOrder {
+            id: OrderId(id),
+            account,
+            origin,
+            content: content.clone(),
+            field_times: field_times.clone(),
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    pub(crate) async fn update_order(
+        &mut self,
+        order: &CanonicalOrder,
+        content_hash: ContentHash,
+    ) -> Result<(), StoreError> {
+        let content = &order.content;
+        let json = to_json("update order", content)?;
+        let times = to_json("update order", &order.field_times)?;
+        let updated = with_db!(self, |c| sqlx::query(
+            "UPDATE orders SET number = $3, placed_at = $4, status = $5, payment_status = $6, \
+             currency = $7, total = $8, content = $9, content_hash = $10, field_times = $11, \
+             updated_at = $12 WHERE id = $1 AND account_id = $2"
+        )
+        .bind(order.id.0)
+        .bind(order.account.0)
+        .bind(&content.number)
+        .bind(content.placed_at.0)
+        .bind(order_status_str(content.status))
+        .bind(payment_status_str(content.payment_status))
+        .bind(content.currency.as_str())
+        .bind(content.total.to_string())
+        .bind(&json)
+        .bind(content_hash.to_hex())
+        .bind(&times)
+        .bind(order.updated_at.0)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err("orders", "update"))?;
+        if updated == 0 {
+            return Err(StoreError::not_found("order", order.id));
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn get_order(
+        &mut self,
+        account: AccountId,
+        id: OrderId,
+    ) -> Result<Option<CanonicalOrder>, StoreError> {
+        let mut sql = crate::sql::Sql::new(SELECT);
+        sql.push("WHERE id = ")
+            .bind_i64(id.0)
+            .push(" AND account_id = ")
+            .bind_i64(account.0);
+        let row: Option<OrderRow> = with_db!(self, |c| {
+            let mut qb = crate::sql::query_builder!(sql);
+            qb.build_query_as().fetch_optional(&mut *c).await
+        })
+        .map_err(db_err("orders", "get"))?;
+        row.map(OrderRow::into_order).transpose()
+    }
+
+    pub(crate) async fn find_order_by_number(
+        &mut self,
+        account: AccountId,
+        origin: ConnectionId,
+        number: &str,
+    ) -> Result<Option<CanonicalOrder>, StoreError> {
+        let mut sql = crate::sql::Sql::new(SELECT);
+        sql.push("WHERE account_id = ")
+            .bind_i64(account.0)
+            .push(" AND origin_connection_id = ")
+            .bind_i64(origin.0)
+            .push(" AND number = ")
+            .bind_text(number);
+        let row: Option<OrderRow> = with_db!(self, |c| {
+            let mut qb = crate::sql::query_builder!(sql);
+            qb.build_query_as().fetch_optional(&mut *c).await
+        })
+        .map_err(db_err("orders", "find by number"))?;
+        row.map(OrderRow::into_order).transpose()
+    }
+}
+
+repository! {
+    /// Creates a canonical order; an order number already known from that origin is a
+    /// `Conflict`.
+    write fn create_order(
+        account: AccountId,
+        origin: ConnectionId,
+        content: &SalesOrder,
+        content_hash: ContentHash,
+        field_times: &BTreeMap<Field, Timestamp>,
+        now: Timestamp,
+    ) -> CanonicalOrder;
+    write fn update_order(order: &CanonicalOrder, content_hash: ContentHash) -> ();
+    read fn get_order(account: AccountId, id: OrderId) -> Option<CanonicalOrder>;
+    read fn find_order_by_number(account: AccountId, origin: ConnectionId, number: &str) -> Option<CanonicalOrder>;
+}

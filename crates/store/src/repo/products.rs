@@ -1,1 +1,446 @@
-//! (todo)
+//! Canonical products: one `products` row with the content as JSON, plus `product_variants`
+//! and `product_images` rows carrying the columns set filters need, all written together.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use tidemark_core::{
+    AccountId, Barcode, CanonicalProduct, ContentHash, Field, Product, ProductId, ProductStatus,
+    Sku, Timestamp, Variant,
+};
+
+use super::{from_json, hash_from_hex, to_json, ts};
+use crate::error::db_err;
+use crate::sql::{Arg, Sql, query_builder};
+use crate::{Db, StoreError, repository, with_db};
+
+pub(crate) fn status_str(status: ProductStatus) -> &'static str {
+    match status {
+        ProductStatus::Active => "active",
+        ProductStatus::Paused => "paused",
+        ProductStatus::Draft => "draft",
+        ProductStatus::Archived => "archived",
+    }
+}
+
+pub(crate) fn parse_status(text: &str) -> Option<ProductStatus> {
+    [
+        ProductStatus::Active,
+        ProductStatus::Paused,
+        ProductStatus::Draft,
+        ProductStatus::Archived,
+    ]
+    .into_iter()
+    .find(|s| status_str(*s) == text)
+}
+
+/// The filter key of a text: trimmed and lower-cased in Rust, so both databases compare the
+/// same bytes (SQLite's `lower` folds ASCII only).
+pub(crate) fn key(text: &str) -> String {
+    text.trim().to_lowercase()
+}
+
+fn non_empty(text: Option<&str>) -> Option<String> {
+    text.map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+}
+
+/// The value of option `name` (`color`, `size`, matched case-insensitively; `colour` too).
+fn option_key(variant: &Variant, names: &[&str]) -> Option<String> {
+    variant
+        .options
+        .iter()
+        .find(|(name, _)| names.iter().any(|n| name.trim().eq_ignore_ascii_case(n)))
+        .map(|(_, value)| key(value))
+        .filter(|value| !value.is_empty())
+}
+
+fn decimal_arg(value: Option<Decimal>) -> (Arg, Arg) {
+    (
+        Arg::Text(value.map(|d| d.to_string())),
+        Arg::F64(value.and_then(|d| d.to_f64())),
+    )
+}
+
+#[derive(sqlx::FromRow)]
+struct ProductRow {
+    id: i64,
+    account_id: i64,
+    content: String,
+    field_times: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl ProductRow {
+    fn into_product(self) -> Result<CanonicalProduct, StoreError> {
+        let row = format!("id {}", self.id);
+        Ok(CanonicalProduct {
+            id: ProductId(self.id),
+            account: AccountId(self.account_id),
+            content: from_json("products", &row, "content", &self.content)?,
+            field_times: from_json("products", &row, "field_times", &self.field_times)?,
+            created_at: ts(self.created_at),
+            updated_at: ts(self.updated_at),
+        })
+    }
+}
+
+/// The product columns both insert and update write, in this order.
+fn product_args(
+    content: &Product,
+    content_hash: ContentHash,
+    field_times: &BTreeMap<Field, Timestamp>,
+) -> Result<Vec<Arg>, StoreError> {
+    let brand = non_empty(content.brand.as_deref());
+    let has_weight = content.weight_grams.is_some();
+    Ok(vec![
+        Arg::Text(content.sku.as_ref().map(|s| s.0.clone())),
+        Arg::Text(Some(content.title.clone())),
+        Arg::Text(brand.clone()),
+        Arg::Text(brand.as_deref().map(key)),
+        Arg::Text(non_empty(content.vendor.as_deref())),
+        Arg::Text(non_empty(content.category.as_deref())),
+        Arg::Text(content.barcode.as_ref().map(|b| b.0.clone())),
+        Arg::Text(Some(status_str(content.status).to_owned())),
+        Arg::Bool(!content.description.trim().is_empty()),
+        Arg::Bool(has_weight),
+        Arg::I64(Some(content.tags.len() as i64)),
+        Arg::I64(Some(content.attributes.len() as i64)),
+        Arg::Text(Some(content.currency.as_str().to_owned())),
+        Arg::Text(Some(to_json("save product", content)?)),
+        Arg::Text(Some(content_hash.to_hex())),
+        Arg::Text(Some(to_json("save product", field_times)?)),
+    ])
+}
+
+const PRODUCT_COLUMNS: [&str; 16] = [
+    "sku",
+    "title",
+    "brand",
+    "brand_key",
+    "vendor",
+    "category",
+    "barcode",
+    "status",
+    "has_description",
+    "has_weight",
+    "tag_count",
+    "attribute_count",
+    "currency",
+    "content",
+    "content_hash",
+    "field_times",
+];
+
+impl Db<'_> {
+    pub(crate) async fn create_product(
+        &mut self,
+        account: AccountId,
+        content: &Product,
+        content_hash: ContentHash,
+        field_times: &BTreeMap<Field, Timestamp>,
+        now: Timestamp,
+    ) -> Result<CanonicalProduct, StoreError> {
+        let args = product_args(content, content_hash, field_times)?;
+        self.savepoint().await?;
+        let result = self.insert_product_rows(account, content, args, now).await;
+        let id = self.end_savepoint(result).await?;
+        Ok(CanonicalProduct {
+            id,
+            account,
+            content: content.clone(),
+            field_times: field_times.clone(),
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    async fn insert_product_rows(
+        &mut self,
+        account: AccountId,
+        content: &Product,
+        args: Vec<Arg>,
+        now: Timestamp,
+    ) -> Result<ProductId, StoreError> {
+        let mut sql = Sql::new("INSERT INTO products (account_id, ");
+        for (i, column) in PRODUCT_COLUMNS.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.push(column);
+        }
+        sql.push(", created_at, updated_at) VALUES ");
+        let mut values = vec![Arg::I64(Some(account.0))];
+        values.extend(args);
+        values.push(Arg::I64(Some(now.0)));
+        values.push(Arg::I64(Some(now.0)));
+        sql.bind_list(values).push(" RETURNING id");
+        let id: i64 = with_db!(self, |c| {
+            let mut qb = query_builder!(sql);
+            qb.build_query_scalar().fetch_one(&mut *c).await
+        })
+        .map_err(db_err("products", "insert"))?;
+        let id = ProductId(id);
+        self.insert_child_rows(id, content).await?;
+        Ok(id)
+    }
+
+    async fn insert_child_rows(&mut self, id: ProductId, content: &Product) -> Result<(), StoreError> {
+        if !content.variants.is_empty() {
+            let mut sql = Sql::new(
+                "INSERT INTO product_variants (product_id, position, sku, barcode, color, size, \
+                 price, price_value, compare_at_price, compare_at_value, stock, has_weight) VALUES ",
+            );
+            for (position, variant) in content.variants.iter().enumerate() {
+                if position > 0 {
+                    sql.push(", ");
+                }
+                let (price, price_value) = decimal_arg(variant.price);
+                let (compare, compare_value) = decimal_arg(variant.compare_at_price);
+                sql.bind_list([
+                    Arg::I64(Some(id.0)),
+                    Arg::I64(Some(position as i64)),
+                    Arg::Text(variant.sku.as_ref().map(|s| s.0.clone())),
+                    Arg::Text(variant.barcode.as_ref().map(|b| b.0.clone())),
+                    Arg::Text(option_key(variant, &["color", "colour"])),
+                    Arg::Text(option_key(variant, &["size"])),
+                    price,
+                    price_value,
+                    compare,
+                    compare_value,
+                    Arg::I64(variant.stock),
+                    Arg::Bool(variant.weight_grams.is_some()),
+                ]);
+            }
+            with_db!(self, |c| {
+                let mut qb = query_builder!(sql);
+                qb.build().execute(&mut *c).await.map(drop)
+            })
+            .map_err(db_err("product_variants", "insert"))?;
+        }
+        if !content.images.is_empty() {
+            let mut sql = Sql::new(
+                "INSERT INTO product_images (product_id, position, content_hash, src) VALUES ",
+            );
+            for (index, image) in content.images.iter().enumerate() {
+                if index > 0 {
+                    sql.push(", ");
+                }
+                sql.bind_list([
+                    Arg::I64(Some(id.0)),
+                    Arg::I64(Some(index as i64)),
+                    Arg::Text(Some(image.content_hash.to_hex())),
+                    Arg::Text(Some(image.src.clone())),
+                ]);
+            }
+            with_db!(self, |c| {
+                let mut qb = query_builder!(sql);
+                qb.build().execute(&mut *c).await.map(drop)
+            })
+            .map_err(db_err("product_images", "insert"))?;
+        }
+        Ok(())
+    }
+
+    /// Replaces a canonical product's content, field times and `updated_at`.
+    pub(crate) async fn update_product(
+        &mut self,
+        product: &CanonicalProduct,
+        content_hash: ContentHash,
+    ) -> Result<(), StoreError> {
+        let args = product_args(&product.content, content_hash, &product.field_times)?;
+        self.savepoint().await?;
+        let result = self.update_product_rows(product, args).await;
+        self.end_savepoint(result).await
+    }
+
+    async fn update_product_rows(
+        &mut self,
+        product: &CanonicalProduct,
+        args: Vec<Arg>,
+    ) -> Result<(), StoreError> {
+        let mut sql = Sql::new("UPDATE products SET ");
+        for (column, arg) in PRODUCT_COLUMNS.iter().zip(args) {
+            sql.push(column).push(" = ").bind(arg).push(", ");
+        }
+        sql.push("updated_at = ")
+            .bind_i64(product.updated_at.0)
+            .push(" WHERE id = ")
+            .bind_i64(product.id.0)
+            .push(" AND account_id = ")
+            .bind_i64(product.account.0);
+        let updated = with_db!(self, |c| {
+            let mut qb = query_builder!(sql);
+            qb.build()
+                .execute(&mut *c)
+                .await
+                .map(|r| r.rows_affected())
+        })
+        .map_err(db_err("products", "update"))?;
+        if updated == 0 {
+            return Err(StoreError::not_found("product", product.id));
+        }
+        let id = product.id.0;
+        with_db!(self, |c| sqlx::query("DELETE FROM product_variants WHERE product_id = $1")
+            .bind(id)
+            .execute(&mut *c)
+            .await
+            .map(drop))
+        .map_err(db_err("product_variants", "delete"))?;
+        with_db!(self, |c| sqlx::query("DELETE FROM product_images WHERE product_id = $1")
+            .bind(id)
+            .execute(&mut *c)
+            .await
+            .map(drop))
+        .map_err(db_err("product_images", "delete"))?;
+        self.insert_child_rows(product.id, &product.content).await
+    }
+
+    pub(crate) async fn get_product(
+        &mut self,
+        account: AccountId,
+        id: ProductId,
+    ) -> Result<Option<CanonicalProduct>, StoreError> {
+        let row: Option<ProductRow> = with_db!(self, |c| sqlx::query_as(
+            "SELECT id, account_id, content, field_times, created_at, updated_at \
+             FROM products WHERE id = $1 AND account_id = $2"
+        )
+        .bind(id.0)
+        .bind(account.0)
+        .fetch_optional(&mut *c)
+        .await)
+        .map_err(db_err("products", "get"))?;
+        row.map(ProductRow::into_product).transpose()
+    }
+
+    /// Several products at once (missing ids are left out), ordered by id.
+    pub(crate) async fn get_products(
+        &mut self,
+        account: AccountId,
+        ids: &[ProductId],
+    ) -> Result<Vec<CanonicalProduct>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let mut sql = Sql::new(
+                "SELECT id, account_id, content, field_times, created_at, updated_at \
+                 FROM products WHERE account_id = ",
+            );
+            sql.bind_i64(account.0).push(" AND id IN ");
+            sql.bind_list(chunk.iter().map(|id| Arg::I64(Some(id.0))));
+            sql.push(" ORDER BY id");
+            let rows: Vec<ProductRow> = with_db!(self, |c| {
+                let mut qb = query_builder!(sql);
+                qb.build_query_as().fetch_all(&mut *c).await
+            })
+            .map_err(db_err("products", "get many"))?;
+            for row in rows {
+                out.push(row.into_product()?);
+            }
+        }
+        out.sort_by_key(|p| p.id);
+        Ok(out)
+    }
+
+    /// The stored content hash of a canonical product.
+    pub(crate) async fn product_content_hash(
+        &mut self,
+        account: AccountId,
+        id: ProductId,
+    ) -> Result<Option<ContentHash>, StoreError> {
+        let text: Option<String> = with_db!(self, |c| sqlx::query_scalar(
+            "SELECT content_hash FROM products WHERE id = $1 AND account_id = $2"
+        )
+        .bind(id.0)
+        .bind(account.0)
+        .fetch_optional(&mut *c)
+        .await)
+        .map_err(db_err("products", "get hash"))?;
+        text.map(|t| hash_from_hex("products", format!("id {id}"), &t))
+            .transpose()
+    }
+
+    /// Canonical products a new external record may be the same as ("detect coincidences"):
+    /// those sharing a SKU (product or variant level) with it; only if none, those sharing a
+    /// barcode. Ordered by id.
+    pub(crate) async fn match_candidates(
+        &mut self,
+        account: AccountId,
+        skus: &[Sku],
+        barcodes: &[Barcode],
+    ) -> Result<Vec<ProductId>, StoreError> {
+        let by_sku = self
+            .products_sharing(account, "sku", skus.iter().map(|s| s.0.clone()).collect())
+            .await?;
+        if !by_sku.is_empty() {
+            return Ok(by_sku);
+        }
+        self.products_sharing(
+            account,
+            "barcode",
+            barcodes.iter().map(|b| b.0.clone()).collect(),
+        )
+        .await
+    }
+
+    async fn products_sharing(
+        &mut self,
+        account: AccountId,
+        column: &'static str,
+        mut values: Vec<String>,
+    ) -> Result<Vec<ProductId>, StoreError> {
+        values.retain(|v| !v.trim().is_empty());
+        values.sort();
+        values.dedup();
+        if values.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = || values.iter().map(|v| Arg::Text(Some(v.clone())));
+        let mut sql = Sql::new("SELECT p.id FROM products p WHERE p.account_id = ");
+        sql.bind_i64(account.0).push(" AND (p.").push(column).push(" IN ");
+        sql.bind_list(list());
+        sql.push(" OR EXISTS (SELECT 1 FROM product_variants v WHERE v.product_id = p.id AND v.")
+            .push(column)
+            .push(" IN ");
+        sql.bind_list(list());
+        sql.push(")) ORDER BY p.id");
+        let ids: Vec<i64> = with_db!(self, |c| {
+            let mut qb = query_builder!(sql);
+            qb.build_query_scalar().fetch_all(&mut *c).await
+        })
+        .map_err(db_err("products", "match candidates"))?;
+        Ok(ids.into_iter().map(ProductId).collect())
+    }
+
+    pub(crate) async fn count_products(&mut self, account: AccountId) -> Result<i64, StoreError> {
+        with_db!(self, |c| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM products WHERE account_id = $1"
+        )
+        .bind(account.0)
+        .fetch_one(&mut *c)
+        .await)
+        .map_err(db_err("products", "count"))
+    }
+}
+
+repository! {
+    /// Creates a canonical product: its row, variant rows and image rows, all or nothing.
+    write fn create_product(
+        account: AccountId,
+        content: &Product,
+        content_hash: ContentHash,
+        field_times: &BTreeMap<Field, Timestamp>,
+        now: Timestamp,
+    ) -> CanonicalProduct;
+    /// Replaces a canonical product (row, variants, images) all or nothing; `NotFound` when
+    /// it does not exist in its account.
+    write fn update_product(product: &CanonicalProduct, content_hash: ContentHash) -> ();
+    read fn get_product(account: AccountId, id: ProductId) -> Option<CanonicalProduct>;
+    read fn get_products(account: AccountId, ids: &[ProductId]) -> Vec<CanonicalProduct>;
+    read fn product_content_hash(account: AccountId, id: ProductId) -> Option<ContentHash>;
+    /// Match candidates for a new external record: by SKU first, then by barcode.
+    read fn match_candidates(account: AccountId, skus: &[Sku], barcodes: &[Barcode]) -> Vec<ProductId>;
+    read fn count_products(account: AccountId) -> i64;
+}
