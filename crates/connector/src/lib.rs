@@ -1,1 +1,30 @@
-//! (being written)
+//! tidemark-connector: the connector plugin boundary of DESIGN §5.
+//!
+//! - [`Connector`]: the async trait every platform implements (scan a page, fetch one, find by
+//!   SKU, apply writes, verify a webhook, capabilities, settings schema);
+//! - [`ConnectorError`]: the error taxonomy the engine acts on;
+//! - [`http::HttpClient`]: the shared HTTP client (pacing, timeouts, retries that honour
+//!   `Retry-After` and never blindly repeat a create, bounded bodies, redaction);
+//! - [`webhook`]: HMAC-SHA256 signature helpers;
+//! - [`ConnectorRegistry`]: platform kind → factory, so the engine finds connectors by kind.
+//!
+//! Boundary: connectors never touch the store; bindings, snapshots and clocks are the engine's.
+
+pub mod connector;
+pub mod error;
+pub mod http;
+pub mod registry;
+pub mod settings;
+pub mod webhook;
+
+pub use connector::{
+    Authenticity, Capabilities, Confirmed, Connector, Cursor, IncrementalFilter, KindCapabilities,
+    ScanPage, ScanScope, WebhookEvent, WebhookResource, WebhookSupport, Write, WriteKey, WriteOp,
+    WriteResult,
+};
+pub use error::ConnectorError;
+pub use registry::{BuildContext, ConnectorFactory, ConnectorRegistry};
+pub use settings::{
+    Credentials, FieldInput, Secret, Section, SettingField, SettingsError, SettingsSchema,
+    parse_settings,
+};
