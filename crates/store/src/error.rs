@@ -40,7 +40,11 @@ impl std::fmt::Display for ConflictKind {
                 "{} {external_id} on connection {connection} is already bound to internal \
                  record {bound_to_internal_id}{}{bound_to_internal_key}",
                 kind.as_str(),
-                if bound_to_internal_key.is_empty() { "" } else { "/" }
+                if bound_to_internal_key.is_empty() {
+                    ""
+                } else {
+                    "/"
+                }
             ),
             ConflictKind::InternalRecordBound {
                 connection,
@@ -126,7 +130,10 @@ impl StoreError {
 
 /// Maps a sqlx error to a [`StoreError`] naming the table and operation; unique violations
 /// become [`StoreError::Conflict`].
-pub(crate) fn db_err(table: &'static str, operation: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+pub(crate) fn db_err(
+    table: &'static str,
+    operation: &'static str,
+) -> impl Fn(sqlx::Error) -> StoreError {
     move |source| {
         if let sqlx::Error::Database(db) = &source
             && db.is_unique_violation()

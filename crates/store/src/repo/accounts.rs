@@ -64,7 +64,10 @@ impl Db<'_> {
         })
     }
 
-    pub(crate) async fn get_account(&mut self, id: AccountId) -> Result<Option<Account>, StoreError> {
+    pub(crate) async fn get_account(
+        &mut self,
+        id: AccountId,
+    ) -> Result<Option<Account>, StoreError> {
         let row: Option<AccountRow> = with_db!(self, |c| sqlx::query_as(
             "SELECT id, name, created_at FROM accounts WHERE id = $1"
         )

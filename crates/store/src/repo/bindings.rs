@@ -2,8 +2,7 @@
 //! acknowledged snapshots, and full-scan generations for mark and sweep.
 
 use tidemark_core::{
-    Binding, ConnectionId, ExternalId, ProductStatus, RecordContent, RecordKind, ScanKind,
-    Snapshot, Timestamp,
+    Binding, ConnectionId, ExternalId, RecordContent, RecordKind, ScanKind, Snapshot, Timestamp,
 };
 
 use super::{from_json, hash_from_hex, opt_ts, to_json, to_u32};
@@ -54,7 +53,10 @@ struct SnapshotRow {
 
 impl SnapshotRow {
     fn into_snapshot(self) -> Result<Snapshot, StoreError> {
-        let row = format!("connection {} external id {}", self.connection_id, self.external_id);
+        let row = format!(
+            "connection {} external id {}",
+            self.connection_id, self.external_id
+        );
         Ok(Snapshot {
             connection: ConnectionId(self.connection_id),
             schema_version: to_u32("snapshots", &row, self.schema_version)?,
@@ -100,8 +102,13 @@ impl Db<'_> {
     /// no-op; if either side is already bound elsewhere the answer is a `Conflict` naming the
     /// side, and nothing is written. Safe against a concurrent bind of the same external id:
     /// the loser's insert does nothing and it reads the winner's row.
-    pub(crate) async fn bind(&mut self, binding: &Binding, now: Timestamp) -> Result<(), StoreError> {
-        let inserted: Option<i64> = with_db!(self, |c| sqlx::query_scalar(
+    pub(crate) async fn bind(
+        &mut self,
+        binding: &Binding,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let inserted: Option<i64> = with_db!(self, |c| {
+            sqlx::query_scalar(
             "INSERT INTO bindings (connection_id, kind, external_id, internal_id, internal_key, \
              created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id"
         )
@@ -112,7 +119,8 @@ impl Db<'_> {
         .bind(&binding.internal_key)
         .bind(now.0)
         .fetch_optional(&mut *c)
-        .await)
+        .await
+        })
         .map_err(db_err("bindings", "bind"))?;
         if inserted.is_some() {
             return Ok(());
@@ -507,10 +515,7 @@ impl Db<'_> {
             sql.bind_list(chunk.iter().map(|id| Arg::Text(Some(id.0.clone()))));
             marked += with_db!(self, |c| {
                 let mut qb = query_builder!(sql);
-                qb.build()
-                    .execute(&mut *c)
-                    .await
-                    .map(|r| r.rows_affected())
+                qb.build().execute(&mut *c).await.map(|r| r.rows_affected())
             })
             .map_err(db_err("snapshots", "mark seen"))?;
         }
@@ -545,12 +550,6 @@ impl Db<'_> {
             .bind_i64(super::clamp_limit(limit));
         self.bindings_where(sql).await
     }
-}
-
-/// Whether a product snapshot status counts as published (for the set filters).
-#[allow(dead_code)]
-pub(crate) fn is_published(status: ProductStatus) -> bool {
-    status.is_published()
 }
 
 repository! {

@@ -43,8 +43,12 @@ impl ConnectionRow {
         })?;
         let settings: ConnectionSettings =
             from_json("connections", &row, "settings", &self.settings)?;
-        let platform_settings =
-            from_json("connections", &row, "platform_settings", &self.platform_settings)?;
+        let platform_settings = from_json(
+            "connections",
+            &row,
+            "platform_settings",
+            &self.platform_settings,
+        )?;
         Ok(Connection {
             id: ConnectionId(self.id),
             account: AccountId(self.account_id),
@@ -115,7 +119,9 @@ impl Db<'_> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let mut clock_sql = Sql::new("SELECT connection_id, scan_kind, clock_at FROM clocks WHERE connection_id IN ");
+        let mut clock_sql = Sql::new(
+            "SELECT connection_id, scan_kind, clock_at FROM clocks WHERE connection_id IN ",
+        );
         clock_sql.bind_list(rows.iter().map(|r| Arg::I64(Some(r.id))));
         let clock_rows: Vec<ClockRow> = with_db!(self, |c| {
             let mut qb = query_builder!(clock_sql);
@@ -236,7 +242,8 @@ impl Db<'_> {
         paused: bool,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let done = with_db!(self, |c| sqlx::query(
+        let done = with_db!(self, |c| {
+            sqlx::query(
             "UPDATE connections SET paused = $3, updated_at = $4 WHERE id = $1 AND account_id = $2"
         )
         .bind(id.0)
@@ -245,7 +252,8 @@ impl Db<'_> {
         .bind(now.0)
         .execute(&mut *c)
         .await
-        .map(|r| r.rows_affected()))
+        .map(|r| r.rows_affected())
+        })
         .map_err(db_err("connections", "set paused"))?;
         Ok(done > 0)
     }

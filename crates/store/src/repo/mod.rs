@@ -55,8 +55,13 @@ pub(crate) fn opt_ts(millis: Option<i64>) -> Option<Timestamp> {
     millis.map(Timestamp)
 }
 
-pub(crate) fn to_u32(table: &'static str, row: impl Display, value: i64) -> Result<u32, StoreError> {
-    u32::try_from(value).map_err(|_| StoreError::corrupt(table, row, format!("{value} out of range")))
+pub(crate) fn to_u32(
+    table: &'static str,
+    row: impl Display,
+    value: i64,
+) -> Result<u32, StoreError> {
+    u32::try_from(value)
+        .map_err(|_| StoreError::corrupt(table, row, format!("{value} out of range")))
 }
 
 /// A limit as SQL wants it: at least 1, at most 10,000.

@@ -188,7 +188,11 @@ impl Db<'_> {
         Ok(id)
     }
 
-    async fn insert_child_rows(&mut self, id: ProductId, content: &Product) -> Result<(), StoreError> {
+    async fn insert_child_rows(
+        &mut self,
+        id: ProductId,
+        content: &Product,
+    ) -> Result<(), StoreError> {
         if !content.variants.is_empty() {
             let mut sql = Sql::new(
                 "INSERT INTO product_variants (product_id, position, sku, barcode, color, size, \
@@ -274,27 +278,28 @@ impl Db<'_> {
             .bind_i64(product.account.0);
         let updated = with_db!(self, |c| {
             let mut qb = query_builder!(sql);
-            qb.build()
-                .execute(&mut *c)
-                .await
-                .map(|r| r.rows_affected())
+            qb.build().execute(&mut *c).await.map(|r| r.rows_affected())
         })
         .map_err(db_err("products", "update"))?;
         if updated == 0 {
             return Err(StoreError::not_found("product", product.id));
         }
         let id = product.id.0;
-        with_db!(self, |c| sqlx::query("DELETE FROM product_variants WHERE product_id = $1")
-            .bind(id)
-            .execute(&mut *c)
-            .await
-            .map(drop))
+        with_db!(self, |c| sqlx::query(
+            "DELETE FROM product_variants WHERE product_id = $1"
+        )
+        .bind(id)
+        .execute(&mut *c)
+        .await
+        .map(drop))
         .map_err(db_err("product_variants", "delete"))?;
-        with_db!(self, |c| sqlx::query("DELETE FROM product_images WHERE product_id = $1")
-            .bind(id)
-            .execute(&mut *c)
-            .await
-            .map(drop))
+        with_db!(self, |c| sqlx::query(
+            "DELETE FROM product_images WHERE product_id = $1"
+        )
+        .bind(id)
+        .execute(&mut *c)
+        .await
+        .map(drop))
         .map_err(db_err("product_images", "delete"))?;
         self.insert_child_rows(product.id, &product.content).await
     }
@@ -399,7 +404,10 @@ impl Db<'_> {
         }
         let list = || values.iter().map(|v| Arg::Text(Some(v.clone())));
         let mut sql = Sql::new("SELECT p.id FROM products p WHERE p.account_id = ");
-        sql.bind_i64(account.0).push(" AND (p.").push(column).push(" IN ");
+        sql.bind_i64(account.0)
+            .push(" AND (p.")
+            .push(column)
+            .push(" IN ");
         sql.bind_list(list());
         sql.push(" OR EXISTS (SELECT 1 FROM product_variants v WHERE v.product_id = p.id AND v.")
             .push(column)
