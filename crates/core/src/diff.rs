@@ -282,7 +282,18 @@ impl ProductDiff {
     /// [`Field::Stock`], added or removed variants and option changes [`Field::Variants`],
     /// any image change (including a variant's image list) [`Field::Images`].
     pub fn changed_fields(&self) -> FieldSet {
-        let mut fields = FieldSet::new();
+        let mut fields = self.product_fields();
+        if !self.images.is_empty() {
+            fields.insert(Field::Images);
+        }
+        for change in &self.variants {
+            fields.extend(change.fields());
+        }
+        fields
+    }
+
+    /// The fields touched by product-level changes only (not variants, not images).
+    pub fn product_fields(&self) -> FieldSet {
         let pairs = [
             (self.sku.is_some(), Field::Sku),
             (self.title.is_some(), Field::Title),
@@ -297,18 +308,22 @@ impl ProductDiff {
             (self.attributes.is_some(), Field::Attributes),
             (self.currency.is_some(), Field::Price),
             (self.currency.is_some(), Field::CompareAtPrice),
-            (!self.images.is_empty(), Field::Images),
         ];
-        fields.extend(pairs.into_iter().filter(|(on, _)| *on).map(|(_, f)| f));
-        for change in &self.variants {
-            match change {
-                VariantChange::Added { .. } | VariantChange::Removed { .. } => {
-                    fields.insert(Field::Variants);
-                }
-                VariantChange::Changed { changes, .. } => fields.extend(changes.fields()),
-            }
+        pairs
+            .into_iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, f)| f)
+            .collect()
+    }
+}
+
+impl VariantChange {
+    /// Added or removed: [`Field::Variants`]; changed: the fields of its changes.
+    pub fn fields(&self) -> FieldSet {
+        match self {
+            VariantChange::Added { .. } | VariantChange::Removed { .. } => [Field::Variants].into(),
+            VariantChange::Changed { changes, .. } => changes.fields(),
         }
-        fields
     }
 }
 
@@ -669,4 +684,97 @@ pub fn apply_order_diff(order: &SalesOrder, diff: &OrderDiff) -> SalesOrder {
     set(&mut out.total, &diff.total);
     set(&mut out.placed_at, &diff.placed_at);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ExternalId;
+    use crate::normalize::normalize_product;
+    use crate::sample;
+
+    #[test]
+    fn fields_of_small_changes() {
+        type Edit = fn(&mut Product);
+        let cases: [(Edit, &[Field]); 8] = [
+            (|p| p.title.push('!'), &[Field::Title]),
+            (
+                |p| p.variants[0].price = Some(Decimal::new(1, 2)),
+                &[Field::Price],
+            ),
+            (|p| p.variants[1].stock = Some(-3), &[Field::Stock]),
+            (
+                |p| {
+                    p.variants.remove(0);
+                },
+                &[Field::Variants],
+            ),
+            (
+                |p| {
+                    p.images.pop();
+                },
+                &[Field::Images],
+            ),
+            (
+                |p| p.images[0].alt = Some("new alt".into()),
+                &[Field::Images],
+            ),
+            (
+                |p| p.variants[0].external_id = Some(ExternalId::new("1")),
+                &[],
+            ),
+            (
+                |p| p.images[0].src = "https://moved.example/a.jpg".into(),
+                &[],
+            ),
+        ];
+        for (index, (edit, expected)) in cases.into_iter().enumerate() {
+            let a = sample::product(8);
+            let mut b = a.clone();
+            edit(&mut b);
+            let d = diff_products(&a, &b);
+            assert_eq!(
+                d.changed_fields().into_iter().collect::<Vec<_>>(),
+                expected,
+                "case {index}"
+            );
+            assert_eq!(d.is_empty(), expected.is_empty(), "case {index}");
+            assert_eq!(apply_product_diff(&a, &d), b, "case {index}");
+        }
+    }
+
+    #[test]
+    fn sku_spelling_is_a_change_of_the_same_variant() {
+        let a = sample::product(9);
+        let mut b = a.clone();
+        let sku = b.variants[0].sku.clone().map(|s| Sku(s.0.to_lowercase()));
+        b.variants[0].sku = sku;
+        let b = normalize_product(b).unwrap_or_else(|e| panic!("{e}"));
+        let d = diff_products(&a, &b);
+        assert_eq!(d.variants.len(), 1);
+        assert!(matches!(&d.variants[0], VariantChange::Changed { .. }));
+        assert_eq!(apply_product_diff(&a, &d), b);
+    }
+
+    #[test]
+    fn equal_hashes_short_circuit() {
+        let a = sample::product(1);
+        let b = sample::product(2);
+        // Deliberately lying hashes: the cheap path must not look at the records.
+        assert!(diff_products_hashed(&a, ContentHash(1), &b, ContentHash(1)).is_empty());
+        assert!(!diff_products_hashed(&a, ContentHash(1), &b, ContentHash(2)).is_empty());
+    }
+
+    #[test]
+    fn order_diffs() {
+        let a = sample::order(4);
+        let mut b = a.clone();
+        b.status = OrderStatus::Refunded;
+        b.total += Decimal::ONE;
+        let d = diff_orders(&a, &b);
+        assert_eq!(d.changed_fields(), [Field::OrderStatus].into());
+        assert_eq!(d.immutable_changes(), ["total"]);
+        assert_eq!(apply_order_diff(&a, &d), b);
+        assert!(diff_orders(&a, &a).is_empty());
+    }
 }
