@@ -21,6 +21,9 @@ use crate::error::ConnectorError;
 use crate::settings::SettingsSchema;
 
 /// One connection's view of one platform.
+///
+/// `Debug` is required for logs and test failures; implementations must leave credentials
+/// out of it (hold them as [`crate::Secret`]).
 #[async_trait]
 pub trait Connector: Send + Sync + fmt::Debug {
     fn platform(&self) -> PlatformKind;
@@ -53,6 +56,20 @@ pub trait Connector: Send + Sync + fmt::Debug {
     /// create that might already have happened. Platforms' SKU search may lag writes by
     /// seconds, so `None` is a hint, not proof.
     async fn find_by_sku(&self, sku: &Sku) -> Result<Option<ExternalRecord>, ConnectorError>;
+
+    /// The order whose number (as the buyer sees it on this platform, `number_prefix`
+    /// included) is `number`, if any. Used before an order create that might already have
+    /// happened. The default refuses: a connector that cannot look orders up must not claim
+    /// "not found", or a repeated create would duplicate the order.
+    async fn find_order_by_number(
+        &self,
+        number: &str,
+    ) -> Result<Option<ExternalRecord>, ConnectorError> {
+        Err(ConnectorError::fatal(format!(
+            "{} cannot look orders up by number (wanted {number:?})",
+            self.platform()
+        )))
+    }
 
     /// Applies a batch of at most `capabilities().max_batch_size` writes.
     ///

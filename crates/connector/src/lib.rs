@@ -23,7 +23,9 @@ pub use connector::{
     WriteResult,
 };
 pub use error::ConnectorError;
-pub use registry::{BuildContext, ConnectorFactory, ConnectorRegistry};
+pub use registry::{
+    BuildContext, ConnectorFactory, ConnectorRegistry, CredentialSink, NoCredentialRotation,
+};
 pub use settings::{
     Credentials, FieldInput, Secret, Section, SettingField, SettingsError, SettingsSchema,
     parse_settings,

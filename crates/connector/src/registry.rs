@@ -5,13 +5,46 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use tidemark_core::{ConnectionId, PlatformKind};
 
 use crate::connector::Connector;
+use crate::error::ConnectorError;
 use crate::settings::{Credentials, SettingsError, SettingsSchema};
 
+/// Where a connector saves credentials it rotated itself. MercadoLibre refresh tokens are
+/// single-use: the new one must be stored (encrypted, by the store) before the connector relies
+/// on it, or a restart leaves the connection unable to authenticate. Connectors never touch
+/// the store, so the engine passes this in.
+#[async_trait]
+pub trait CredentialSink: Send + Sync {
+    /// Replaces the connection's stored credentials with `credentials`, atomically.
+    async fn save(
+        &self,
+        connection: ConnectionId,
+        credentials: &Credentials,
+    ) -> Result<(), ConnectorError>;
+}
+
+/// A sink that refuses to save: for connectors that never rotate credentials, and tests.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoCredentialRotation;
+
+#[async_trait]
+impl CredentialSink for NoCredentialRotation {
+    async fn save(
+        &self,
+        connection: ConnectionId,
+        _credentials: &Credentials,
+    ) -> Result<(), ConnectorError> {
+        Err(ConnectorError::fatal(format!(
+            "connection {connection} cannot store rotated credentials here"
+        )))
+    }
+}
+
 /// What a factory gets to build one connection's connector.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct BuildContext<'a> {
     /// For tracing fields and per-connection state; not sent to the platform.
     pub connection: ConnectionId,
@@ -19,6 +52,17 @@ pub struct BuildContext<'a> {
     /// against the schema for unknown and missing keys.
     pub settings: &'a serde_json::Value,
     pub credentials: &'a Credentials,
+    pub credential_sink: &'a Arc<dyn CredentialSink>,
+}
+
+impl fmt::Debug for BuildContext<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BuildContext")
+            .field("connection", &self.connection)
+            .field("settings", self.settings)
+            .field("credentials", self.credentials)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Builds connectors of one platform kind. Implemented by each `connectors/*` crate, usually
@@ -75,6 +119,7 @@ impl ConnectorRegistry {
         connection: ConnectionId,
         settings: &serde_json::Value,
         credentials: &Credentials,
+        credential_sink: &Arc<dyn CredentialSink>,
     ) -> Result<Arc<dyn Connector>, SettingsError> {
         let factory = self.factory(platform)?;
         factory.settings_schema().check(settings, credentials)?;
@@ -82,6 +127,7 @@ impl ConnectorRegistry {
             connection,
             settings,
             credentials,
+            credential_sink,
         })
     }
 

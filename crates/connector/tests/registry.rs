@@ -10,9 +10,9 @@ use serde::Deserialize;
 use serde_json::json;
 use tidemark_connector::{
     Authenticity, BuildContext, Capabilities, Connector, ConnectorError, ConnectorFactory,
-    ConnectorRegistry, Credentials, Cursor, FieldInput, ScanPage, ScanScope, Section, SettingField,
-    SettingsError, SettingsSchema, WebhookEvent, WebhookSupport, Write, WriteResult,
-    parse_settings,
+    ConnectorRegistry, CredentialSink, Credentials, Cursor, FieldInput, NoCredentialRotation,
+    ScanPage, ScanScope, Section, SettingField, SettingsError, SettingsSchema, WebhookEvent,
+    WebhookSupport, Write, WriteResult, parse_settings,
 };
 use tidemark_core::{ConnectionId, ExternalId, ExternalRecord, PlatformKind, ScanKind, Sku};
 
@@ -126,6 +126,10 @@ impl ConnectorFactory for FeedFactory {
     }
 }
 
+fn sink() -> Arc<dyn CredentialSink> {
+    Arc::new(NoCredentialRotation)
+}
+
 fn registry() -> ConnectorRegistry {
     ConnectorRegistry::new().with(Arc::new(FeedFactory))
 }
@@ -138,6 +142,7 @@ async fn builds_a_shared_connector_by_kind() {
             ConnectionId(1),
             &json!({"path": "/tmp/feed.csv", "delimiter": ";"}),
             &Credentials::new(),
+            &sink(),
         )
         .unwrap();
     assert_eq!(connector.platform(), PlatformKind::Csv);
@@ -146,6 +151,9 @@ async fn builds_a_shared_connector_by_kind() {
         .await
         .unwrap();
     assert!(page.is_last());
+    // Not implemented by this connector: refused, never a false "not found".
+    let err = connector.find_order_by_number("1001").await.unwrap_err();
+    assert!(matches!(err, ConnectorError::Fatal { .. }), "{err}");
     let debug = format!("{connector:?}");
     assert!(debug.contains("/tmp/feed.csv"), "{debug}");
     let _ = Authenticity::Signed; // the enum is part of the public surface
@@ -160,6 +168,7 @@ fn unknown_settings_and_credentials_are_rejected() {
             ConnectionId(1),
             &json!({"path": "/tmp/feed.csv", "delimter": ";"}),
             &Credentials::new(),
+            &sink(),
         )
         .unwrap_err();
     assert!(
@@ -172,6 +181,7 @@ fn unknown_settings_and_credentials_are_rejected() {
             ConnectionId(1),
             &json!({"path": "/tmp/feed.csv"}),
             &Credentials::new().with("token", "abcdefgh"),
+            &sink(),
         )
         .unwrap_err();
     assert!(
@@ -184,6 +194,7 @@ fn unknown_settings_and_credentials_are_rejected() {
             ConnectionId(1),
             &json!({}),
             &Credentials::new(),
+            &sink(),
         )
         .unwrap_err();
     assert!(matches!(err, SettingsError::MissingField { .. }), "{err}");
@@ -197,6 +208,7 @@ fn unknown_platform_is_an_error() {
             ConnectionId(1),
             &json!({}),
             &Credentials::new(),
+            &sink(),
         )
         .unwrap_err();
     assert_eq!(err, SettingsError::UnknownPlatform("shopify".into()));

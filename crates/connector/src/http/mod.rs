@@ -555,7 +555,8 @@ impl Call<'_> {
         let connect = error.is_connect();
         let timeout = error.is_timeout();
         let text = self.redactor.text(&error_chain(&error.without_url()));
-        if connect && !timeout {
+        // A connect timeout is still a connect failure: nothing reached the platform.
+        if connect {
             Failure::Connect(text)
         } else if timeout {
             Failure::Ambiguous(format!("timed out: {text}"))
