@@ -9,6 +9,18 @@
 //! - [`ConnectorRegistry`]: platform kind → factory, so the engine finds connectors by kind.
 //!
 //! Boundary: connectors never touch the store; bindings, snapshots and clocks are the engine's.
+//!
+//! How a connector uses it:
+//! - build one [`http::HttpClient`] per connection from an [`http::HttpClientConfig`]: auth
+//!   with `secret_header` (scrubbed from every message, sent only to the base origin), a
+//!   [`http::Rate`] for platforms with a known limit (MercadoLibre ~5 req/s);
+//! - declare every POST's [`http::Idempotency`]: a GraphQL query is idempotent, a create or a
+//!   batch with creates is not (it is then never repeated after an ambiguous failure);
+//! - Shopify: give requests their estimated `cost`, feed `throttleStatus` to
+//!   [`http::Pacer::set_budget`], and turn a THROTTLED 200 into `RateLimited` in an
+//!   `inspect` hook so the client retries it like a 429;
+//! - per-item failures in batch answers: [`ConnectorError::rejected`] with `with_field`;
+//! - webhooks: [`webhook::verify_shopify`] / [`webhook::verify_woocommerce`] on the raw body.
 
 pub mod connector;
 pub mod error;
