@@ -70,11 +70,26 @@ pub fn variant_key(variant: &Variant) -> VariantKey {
 /// Orders two variants exactly as their [`VariantKey`]s order, without allocating.
 pub fn cmp_variant_keys(a: &Variant, b: &Variant) -> Ordering {
     match (&a.sku, &b.sku) {
-        (Some(x), Some(y)) => sku_key_chars(x.as_str()).cmp(sku_key_chars(y.as_str())),
+        (Some(x), Some(y)) => cmp_sku_keys(x.as_str(), y.as_str()),
         (Some(_), None) => Ordering::Less,
         (None, Some(_)) => Ordering::Greater,
         (None, None) => a.options.iter().cmp(b.options.iter()),
     }
+}
+
+/// `sku_key(a).cmp(&sku_key(b))` without allocating; bytewise for ASCII (the usual case).
+fn cmp_sku_keys(a: &str, b: &str) -> Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        // The ASCII characters `char::is_whitespace` accepts.
+        return ascii_sku_key(a).cmp(ascii_sku_key(b));
+    }
+    sku_key_chars(a).cmp(sku_key_chars(b))
+}
+
+fn ascii_sku_key(sku: &str) -> impl Iterator<Item = u8> + '_ {
+    sku.bytes()
+        .filter(|b| !matches!(b, b'\t'..=b'\r' | b' '))
+        .map(|b| b.to_ascii_lowercase())
 }
 
 /// An old and a new value.
