@@ -4,10 +4,9 @@
 use std::collections::HashMap;
 
 use rust_decimal::prelude::ToPrimitive;
-use tidemark_core::sets::{ConnectionRef, OrderSet, ProductSet, SetContext, TimeRange};
+use tidemark_core::sets::{ConnectionRef, OrderSet, ProductSet, SetContext};
 use tidemark_core::{
     AccountId, ConnectionId, Currency, Field, OrderId, OrderStatus, PaymentStatus, ProductId, Sku,
-    Timestamp,
 };
 
 use super::{hash_from_hex, ts};
@@ -256,7 +255,7 @@ fn order_set_sql(set: &OrderSet, ctx: &SetContext, names: &Names) -> Result<Sql,
         | OrderSet::ThisYear
         | OrderSet::LastWeek
         | OrderSet::Yesterday
-        | OrderSet::Today => match time_range(set, ctx) {
+        | OrderSet::Today => match set.time_range(ctx) {
             Some(range) => {
                 sql.push("(o.placed_at >= ")
                     .bind_i64(range.from.0)
@@ -271,65 +270,6 @@ fn order_set_sql(set: &OrderSet, ctx: &SetContext, names: &Names) -> Result<Sql,
         },
     }
     Ok(sql)
-}
-
-/// The UTC range of a relative or absolute date set, in the merchant's local time.
-///
-/// Kept private to the store: it mirrors the rule of DESIGN §4 ("today" is local; "last
-/// week" is the previous ISO week, Monday to Sunday) for the sets that are about time.
-pub(crate) fn time_range(set: &OrderSet, ctx: &SetContext) -> Option<TimeRange> {
-    use time::{Date, Duration, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
-
-    let offset = UtcOffset::from_whole_seconds(ctx.utc_offset_minutes.checked_mul(60)?).ok()?;
-    let now = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ctx.now.0) * 1_000_000)
-        .ok()?
-        .to_offset(offset);
-    let today = now.date();
-    let start = |date: Date| -> Option<Timestamp> {
-        let local = PrimitiveDateTime::new(date, Time::MIDNIGHT).assume_offset(offset);
-        Some(Timestamp(
-            i64::try_from(local.unix_timestamp_nanos() / 1_000_000).ok()?,
-        ))
-    };
-    let month_start = |year: i32, month: Month| Date::from_calendar_date(year, month, 1).ok();
-    let next_month = |year: i32, month: Month| {
-        if month == Month::December {
-            month_start(year.checked_add(1)?, Month::January)
-        } else {
-            month_start(year, month.next())
-        }
-    };
-    let (from, to) = match set {
-        OrderSet::Today => (today, today.checked_add(Duration::days(1))?),
-        OrderSet::Yesterday => (today.checked_sub(Duration::days(1))?, today),
-        OrderSet::LastWeek => {
-            let monday = today.checked_sub(Duration::days(i64::from(
-                today.weekday().number_days_from_monday(),
-            )))?;
-            (monday.checked_sub(Duration::days(7))?, monday)
-        }
-        OrderSet::ThisMonth => (
-            month_start(today.year(), today.month())?,
-            next_month(today.year(), today.month())?,
-        ),
-        OrderSet::ThisYear => (
-            month_start(today.year(), Month::January)?,
-            month_start(today.year().checked_add(1)?, Month::January)?,
-        ),
-        OrderSet::OfMonth { year, month } => {
-            let month = Month::try_from(*month).ok()?;
-            (month_start(*year, month)?, next_month(*year, month)?)
-        }
-        OrderSet::OfYear { year } => (
-            month_start(*year, Month::January)?,
-            month_start(year.checked_add(1)?, Month::January)?,
-        ),
-        _ => return None,
-    };
-    Some(TimeRange {
-        from: start(from)?,
-        to: start(to)?,
-    })
 }
 
 #[derive(sqlx::FromRow)]
