@@ -247,6 +247,16 @@ impl Store {
         }
     }
 
+    /// Checks that the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.acquire().await?;
+        with_db!(&mut conn.db(), |c| sqlx::query("SELECT 1")
+            .execute(&mut *c)
+            .await
+            .map(drop))
+        .map_err(error::db_err("connection", "ping"))
+    }
+
     /// Begins a transaction.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         let inner = match &self.pool {

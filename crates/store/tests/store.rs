@@ -1042,3 +1042,88 @@ store_test! {
         assert_eq!(unique.len(), acme_brand.len());
     }
 }
+
+store_test! {
+    async fn deleting_a_product_removes_its_platform_state(store) {
+        let acme = account(&store, "Acme").await;
+        let other = account(&store, "Other").await;
+        let shop = connection(&store, acme, "Shop", PlatformKind::Shopify).await;
+        let keep = store.create_product(acme, &realistic(1), hash(1), &BTreeMap::new(), T0).await.unwrap();
+        let gone = store.create_product(acme, &realistic(2), hash(2), &BTreeMap::new(), T0).await.unwrap();
+        for (ext, id) in [("k", keep.id), ("g", gone.id)] {
+            store.bind(&binding(shop.id, RecordKind::Product, ext, id.0), T0).await.unwrap();
+            store.bind(&Binding { internal_key: "SKU-x".to_owned(), ..binding(shop.id, RecordKind::Variant, &format!("{ext}-v"), id.0) }, T0).await.unwrap();
+            store.enqueue_pending_change(shop.id, RecordRef::Product(id), &PendingOp::Insert, T0).await.unwrap();
+        }
+        let issue = NewIssue { connection: shop.id, record: Some(RecordRef::Product(gone.id)), external_id: None, severity: Severity::Notice, code: "c".to_owned(), message: "m".to_owned(), field: None, payload: serde_json::Value::Null };
+        store.raise_issue(&issue, T0).await.unwrap();
+
+        assert!(!store.delete_product(other, gone.id, T0).await.unwrap(), "scoped by account");
+        assert!(store.delete_product(acme, gone.id, T0).await.unwrap());
+        assert!(!store.delete_product(acme, gone.id, T0).await.unwrap());
+        assert_eq!(store.get_product(acme, gone.id).await.unwrap(), None);
+        assert!(store.bindings_of_record(RecordKind::Product, gone.id.0).await.unwrap().is_empty());
+        assert!(store.bindings_of_record(RecordKind::Variant, gone.id.0).await.unwrap().is_empty());
+        assert!(store.pending_changes_of_record(RecordRef::Product(gone.id)).await.unwrap().is_empty());
+        assert!(store.open_issue_counts(acme).await.unwrap().is_empty());
+        assert_eq!(store.bindings_of_record(RecordKind::Product, keep.id.0).await.unwrap().len(), 1);
+        assert_eq!(store.pending_counts(shop.id).await.unwrap().inserts, 1);
+
+        // Orphans: bindings whose internal record does not exist.
+        store.bind(&binding(shop.id, RecordKind::Product, "orphan", 999_999), T0).await.unwrap();
+        store.bind(&binding(shop.id, RecordKind::Order, "orphan-order", 999_998), T0).await.unwrap();
+        let orphans: Vec<String> = store.list_orphan_bindings(shop.id, 10).await.unwrap().into_iter().map(|b| b.external_id.0).collect();
+        assert_eq!(orphans, vec!["orphan", "orphan-order"]);
+        store.ping().await.unwrap();
+    }
+}
+
+/// A row whose JSON cannot be read is reported as corrupt, naming the table and the row.
+#[tokio::test]
+async fn corrupt_rows_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    let store = tidemark_store::Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let acme = account(&store, "Acme").await;
+    let p = store
+        .create_product(acme, &realistic(1), hash(1), &BTreeMap::new(), T0)
+        .await
+        .unwrap();
+    let raw = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("UPDATE products SET content = '{not json' WHERE id = $1")
+        .bind(p.id.0)
+        .execute(&raw)
+        .await
+        .unwrap();
+    match store.get_product(acme, p.id).await {
+        Err(StoreError::Corrupt {
+            table: "products",
+            row,
+            detail,
+        }) => {
+            assert_eq!(row, format!("id {}", p.id));
+            assert!(detail.contains("content"), "{detail}");
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+/// `sqlite::memory:` works (one connection, so every query sees the same database).
+#[tokio::test]
+async fn in_memory_sqlite() {
+    let store = tidemark_store::Store::connect("sqlite::memory:")
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    let acme = account(&store, "Acme").await;
+    assert_eq!(
+        store.get_account(acme).await.unwrap().map(|a| a.name),
+        Some("Acme".to_owned())
+    );
+    assert!(matches!(
+        tidemark_store::Store::connect("mysql://nope").await,
+        Err(StoreError::InvalidUrl { .. })
+    ));
+}

@@ -288,6 +288,27 @@ impl Db<'_> {
         .map_err(db_err("bindings", "count"))
     }
 
+    /// Bindings of the connection whose internal record no longer exists (for the integrity
+    /// fix), in id order.
+    pub(crate) async fn list_orphan_bindings(
+        &mut self,
+        connection: ConnectionId,
+        limit: i64,
+    ) -> Result<Vec<Binding>, StoreError> {
+        let mut sql = Sql::new("SELECT ");
+        sql.push(BINDING_COLUMNS)
+            .push(" FROM bindings b WHERE b.connection_id = ")
+            .bind_i64(connection.0)
+            .push(
+                " AND ((b.kind IN ('product', 'variant', 'image') AND NOT EXISTS \
+                 (SELECT 1 FROM products p WHERE p.id = b.internal_id)) \
+                 OR (b.kind = 'order' AND NOT EXISTS \
+                 (SELECT 1 FROM orders o WHERE o.id = b.internal_id))) ORDER BY b.id LIMIT ",
+            )
+            .bind_i64(super::clamp_limit(limit));
+        self.bindings_where(sql).await
+    }
+
     /// Writes the acknowledged snapshot of a bound record (insert or replace). The binding
     /// must exist (`NotFound` otherwise).
     pub(crate) async fn put_snapshot(
@@ -562,6 +583,7 @@ repository! {
     read fn bindings_of_record(kind: RecordKind, internal_id: i64) -> Vec<Binding>;
     read fn list_bindings(connection: ConnectionId, kind: RecordKind, after: Option<&ExternalId>, limit: i64) -> Vec<Binding>;
     read fn count_bindings(connection: ConnectionId, kind: RecordKind) -> i64;
+    read fn list_orphan_bindings(connection: ConnectionId, limit: i64) -> Vec<Binding>;
     write fn put_snapshot(snapshot: &Snapshot, now: Timestamp) -> ();
     read fn get_snapshot(connection: ConnectionId, kind: RecordKind, external_id: &ExternalId) -> Option<Snapshot>;
     read fn snapshot_of_record(connection: ConnectionId, kind: RecordKind, internal_id: i64) -> Option<Snapshot>;

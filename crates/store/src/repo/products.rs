@@ -422,6 +422,68 @@ impl Db<'_> {
         Ok(ids.into_iter().map(ProductId).collect())
     }
 
+    /// Deletes a canonical product (a deletion seen on the master platform): its variant and
+    /// image rows, its bindings and snapshots on every connection, its pending changes; its
+    /// open issues are resolved. Returns whether it existed.
+    pub(crate) async fn delete_product(
+        &mut self,
+        account: AccountId,
+        id: ProductId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.savepoint().await?;
+        let result = self.delete_product_rows(account, id, now).await;
+        self.end_savepoint(result).await
+    }
+
+    async fn delete_product_rows(
+        &mut self,
+        account: AccountId,
+        id: ProductId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let deleted = with_db!(self, |c| sqlx::query(
+            "DELETE FROM products WHERE id = $1 AND account_id = $2"
+        )
+        .bind(id.0)
+        .bind(account.0)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err("products", "delete"))?;
+        if deleted == 0 {
+            return Ok(false);
+        }
+        with_db!(self, |c| sqlx::query(
+            "DELETE FROM bindings WHERE kind IN ('product', 'variant', 'image') \
+             AND internal_id = $1"
+        )
+        .bind(id.0)
+        .execute(&mut *c)
+        .await
+        .map(drop))
+        .map_err(db_err("bindings", "delete product"))?;
+        with_db!(self, |c| sqlx::query(
+            "DELETE FROM pending_changes WHERE record_kind = 'product' AND record_id = $1"
+        )
+        .bind(id.0)
+        .execute(&mut *c)
+        .await
+        .map(drop))
+        .map_err(db_err("pending_changes", "delete product"))?;
+        with_db!(self, |c| sqlx::query(
+            "UPDATE issues SET resolved_at = $2 WHERE record_kind = 'product' \
+             AND record_id = $1 AND resolved_at IS NULL"
+        )
+        .bind(id.0)
+        .bind(now.0)
+        .execute(&mut *c)
+        .await
+        .map(drop))
+        .map_err(db_err("issues", "delete product"))?;
+        Ok(true)
+    }
+
     pub(crate) async fn count_products(&mut self, account: AccountId) -> Result<i64, StoreError> {
         with_db!(self, |c| sqlx::query_scalar(
             "SELECT COUNT(*) FROM products WHERE account_id = $1"
@@ -451,4 +513,6 @@ repository! {
     /// Match candidates for a new external record: by SKU first, then by barcode.
     read fn match_candidates(account: AccountId, skus: &[Sku], barcodes: &[Barcode]) -> Vec<ProductId>;
     read fn count_products(account: AccountId) -> i64;
+    /// Deletes a canonical product with its rows, bindings, snapshots and pending changes.
+    write fn delete_product(account: AccountId, id: ProductId, now: Timestamp) -> bool;
 }
