@@ -9,6 +9,28 @@
 //! [`Tx`] (so the engine can compose several calls into one atomic unit, e.g. absorbing a page).
 //!
 //! Time is passed in (`now: Timestamp`) like everywhere in tidemark; the store reads no clock.
+//!
+//! # Schema (`migrations/sqlite`, `migrations/postgres`, kept parallel)
+//!
+//! Portable column types only: BIGINT ids and epoch-millisecond timestamps, TEXT for
+//! decimals, hashes and JSON, BLOB/BYTEA for credentials ciphertext.
+//!
+//! - `accounts`, `api_tokens` (SHA-256 of the token only), `connections` (unique name per
+//!   account; settings JSON; credentials ciphertext), `clocks` (connection, scan kind → time),
+//!   `scan_generations` (connection, kind → current full-scan generation).
+//! - `products` (content JSON, content hash, field times, plus the filterable product
+//!   columns), `product_variants` and `product_images` (the filterable variant and image
+//!   columns; UNIQUE (product, sku) and (product, image hash)), `orders`.
+//! - `bindings`: UNIQUE (connection, kind, external id) and UNIQUE (connection, kind,
+//!   internal id, internal key); `snapshots` keyed by the binding (cascade on unbind), with
+//!   the platform status and category for the set filters.
+//! - `pending_changes`: partial unique indexes keep one insert-or-update row per (connection,
+//!   record) and one image-delete row per image; `revision` guards removal.
+//! - `issues`: a partial unique index keeps one open issue per (connection, record, code).
+//! - `job_runs`, `leases` (connection, kind → owner, expiry), `cooldowns`.
+//!
+//! Multi-row writes run inside a savepoint, so they are all-or-nothing even inside a
+//! caller's [`Tx`], and a PostgreSQL transaction stays usable after one fails.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -155,10 +177,14 @@ impl Store {
             reason,
         };
         if url.starts_with("sqlite:") {
-            let options = SqliteConnectOptions::from_str(url)
+            let mut options = SqliteConnectOptions::from_str(url)
                 .map_err(|e| invalid(e.to_string()))?
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(30));
+            if !url.contains("mode=") {
+                // A plain `sqlite://path` creates the file, as `?mode=rwc` does.
+                options = options.create_if_missing(true);
+            }
             let in_memory = url.contains(":memory:") || url.contains("mode=memory");
             let (options, max) = if in_memory {
                 (options, 1)

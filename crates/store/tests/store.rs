@@ -1069,6 +1069,12 @@ store_test! {
         assert_eq!(store.bindings_of_record(RecordKind::Product, keep.id.0).await.unwrap().len(), 1);
         assert_eq!(store.pending_counts(shop.id).await.unwrap().inserts, 1);
 
+        assert_eq!(store.list_unbound_products(acme, shop.id, None, 10).await.unwrap(), vec![]);
+        let fresh = store.create_product(acme, &realistic(3), hash(3), &BTreeMap::new(), T0).await.unwrap();
+        assert_eq!(store.list_unbound_products(acme, shop.id, None, 10).await.unwrap(), vec![fresh.id]);
+        assert_eq!(store.list_unbound_products(acme, shop.id, Some(fresh.id), 10).await.unwrap(), vec![]);
+        assert!(store.list_unbound_products(other, shop.id, None, 10).await.unwrap().is_empty());
+
         // Orphans: bindings whose internal record does not exist.
         store.bind(&binding(shop.id, RecordKind::Product, "orphan", 999_999), T0).await.unwrap();
         store.bind(&binding(shop.id, RecordKind::Order, "orphan-order", 999_998), T0).await.unwrap();
@@ -1122,6 +1128,12 @@ async fn in_memory_sqlite() {
         store.get_account(acme).await.unwrap().map(|a| a.name),
         Some("Acme".to_owned())
     );
+    // A plain file URL creates the file.
+    let dir = tempfile::tempdir().unwrap();
+    let plain = format!("sqlite://{}", dir.path().join("plain.db").display());
+    let file_store = tidemark_store::Store::connect(&plain).await.unwrap();
+    file_store.migrate().await.unwrap();
+    file_store.ping().await.unwrap();
     assert!(matches!(
         tidemark_store::Store::connect("mysql://nope").await,
         Err(StoreError::InvalidUrl { .. })

@@ -484,6 +484,30 @@ impl Db<'_> {
         Ok(true)
     }
 
+    /// Products of the account not bound on `connection` (candidates for cloning onto it),
+    /// in id order after `after`.
+    pub(crate) async fn list_unbound_products(
+        &mut self,
+        account: AccountId,
+        connection: tidemark_core::ConnectionId,
+        after: Option<ProductId>,
+        limit: i64,
+    ) -> Result<Vec<ProductId>, StoreError> {
+        let ids: Vec<i64> = with_db!(self, |c| sqlx::query_scalar(
+            "SELECT p.id FROM products p WHERE p.account_id = $1 AND p.id > $3 AND NOT EXISTS \
+             (SELECT 1 FROM bindings b WHERE b.connection_id = $2 AND b.kind = 'product' \
+             AND b.internal_id = p.id) ORDER BY p.id LIMIT $4"
+        )
+        .bind(account.0)
+        .bind(connection.0)
+        .bind(after.map_or(0, |a| a.0))
+        .bind(super::clamp_limit(limit))
+        .fetch_all(&mut *c)
+        .await)
+        .map_err(db_err("products", "list unbound"))?;
+        Ok(ids.into_iter().map(ProductId).collect())
+    }
+
     pub(crate) async fn count_products(&mut self, account: AccountId) -> Result<i64, StoreError> {
         with_db!(self, |c| sqlx::query_scalar(
             "SELECT COUNT(*) FROM products WHERE account_id = $1"
@@ -513,6 +537,8 @@ repository! {
     /// Match candidates for a new external record: by SKU first, then by barcode.
     read fn match_candidates(account: AccountId, skus: &[Sku], barcodes: &[Barcode]) -> Vec<ProductId>;
     read fn count_products(account: AccountId) -> i64;
+    /// Products not bound on `connection` (to clone onto it), keyset by id.
+    read fn list_unbound_products(account: AccountId, connection: tidemark_core::ConnectionId, after: Option<ProductId>, limit: i64) -> Vec<ProductId>;
     /// Deletes a canonical product with its rows, bindings, snapshots and pending changes.
     write fn delete_product(account: AccountId, id: ProductId, now: Timestamp) -> bool;
 }
