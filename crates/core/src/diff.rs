@@ -80,16 +80,39 @@ pub fn cmp_variant_keys(a: &Variant, b: &Variant) -> Ordering {
 /// `sku_key(a).cmp(&sku_key(b))` without allocating; bytewise for ASCII (the usual case).
 fn cmp_sku_keys(a: &str, b: &str) -> Ordering {
     if a.is_ascii() && b.is_ascii() {
-        // The ASCII characters `char::is_whitespace` accepts.
-        return ascii_sku_key(a).cmp(ascii_sku_key(b));
+        return cmp_ascii_sku_keys(a.as_bytes(), b.as_bytes());
     }
     sku_key_chars(a).cmp(sku_key_chars(b))
 }
 
-fn ascii_sku_key(sku: &str) -> impl Iterator<Item = u8> + '_ {
-    sku.bytes()
-        .filter(|b| !matches!(b, b'\t'..=b'\r' | b' '))
-        .map(|b| b.to_ascii_lowercase())
+/// The ASCII case of [`cmp_sku_keys`] as a plain loop: this runs for every adjacent pair of
+/// variants on every hash, where an iterator chain was a sixth of the hashing time.
+fn cmp_ascii_sku_keys(a: &[u8], b: &[u8]) -> Ordering {
+    // The ASCII characters `char::is_whitespace` accepts.
+    let skip = |bytes: &[u8], mut at: usize| {
+        while at < bytes.len() && matches!(bytes[at], b'\t'..=b'\r' | b' ') {
+            at += 1;
+        }
+        at
+    };
+    let (mut i, mut j) = (0, 0);
+    loop {
+        i = skip(a, i);
+        j = skip(b, j);
+        match (a.get(i), b.get(j)) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) => {
+                let order = x.to_ascii_lowercase().cmp(&y.to_ascii_lowercase());
+                if order != Ordering::Equal {
+                    return order;
+                }
+            }
+        }
+        i += 1;
+        j += 1;
+    }
 }
 
 /// An old and a new value.
@@ -707,6 +730,15 @@ mod tests {
     use crate::model::ExternalId;
     use crate::normalize::normalize_product;
     use crate::sample;
+
+    proptest::proptest! {
+        /// The allocation-free comparison orders exactly as the keys it stands for.
+        #[test]
+        fn sku_key_comparison_agrees_with_sku_key(a in "[ a-zA-Z0-9\t-]{0,12}", b in "[ a-zA-Z0-9\t-]{0,12}") {
+            let expected = sku_key(&Sku(a.clone())).cmp(&sku_key(&Sku(b.clone())));
+            proptest::prop_assert_eq!(cmp_sku_keys(&a, &b), expected);
+        }
+    }
 
     #[test]
     fn fields_of_small_changes() {

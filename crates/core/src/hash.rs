@@ -4,21 +4,21 @@
 //! xxh3-128, fed field by field: every field is preceded by a tag byte, every string and list
 //! by its length, every `Option` by a presence byte, so no two different records feed the same
 //! bytes (`"ab" + "c"` differs from `"a" + "bc"`). Sets and maps are fed in key order (they are
-//! `BTree*`), variants in match-key order (variant order is not content), images in position
+//! `BTree*`), variants in SKU order (variant order is not content), images in position
 //! order. Locators — the `external_id` of variants and images, an image's `src` and
 //! `hash_source` — are skipped: they are not content (see [`crate::diff`]).
 //!
 //! Amounts are fed as `rust_decimal`'s 16-byte form, which includes the scale, so hash only
 //! normalised records (scale pinned per currency).
 //!
-//! No allocation for a normalised record: the hasher state lives on the stack.
+//! No allocation per record once warm: the canonical bytes go into a reused thread-local buffer
+//! and are hashed in one call.
 
 use std::cmp::Ordering;
 
 use rust_decimal::Decimal;
-use xxhash_rust::xxh3::Xxh3;
+use xxhash_rust::xxh3::{Xxh3, xxh3_128};
 
-use crate::diff::cmp_variant_keys;
 use crate::model::{
     ContentHash, Image, OrderStatus, PaymentStatus, Product, ProductStatus, RecordContent,
     SalesOrder, ShipmentStatus, Variant,
@@ -27,42 +27,54 @@ use crate::model::{
 /// Bumped if the byte layout below changes; part of every hash.
 const LAYOUT: u8 = 1;
 
-/// Small writes are gathered in a stack buffer and handed to xxh3 in blocks: a product is a
-/// few hundred tiny fields, and one `update` per field costs more than the hashing itself.
-struct Feed {
-    hasher: Xxh3,
-    buf: [u8; 256],
-    len: usize,
+thread_local! {
+    /// The bytes of the record being hashed. Reused across calls, so hashing allocates only
+    /// until the buffer has grown to the largest record seen on this thread.
+    static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-impl Feed {
-    fn new(domain: u8) -> Self {
-        let mut feed = Self {
-            hasher: Xxh3::new(),
-            buf: [0; 256],
-            len: 0,
-        };
-        feed.write(&[domain, LAYOUT]);
-        feed
+/// The canonical bytes of one record, hashed in one call at the end: xxh3's one-shot form gives
+/// the same digest as its streaming form, without the streaming form's copies into its own
+/// block buffer, which cost more than the hashing for records of a few kilobytes.
+struct Feed<'b> {
+    buf: &'b mut Vec<u8>,
+}
+
+impl<'b> Feed<'b> {
+    fn new(buf: &'b mut Vec<u8>, domain: u8) -> Self {
+        buf.clear();
+        buf.extend_from_slice(&[domain, LAYOUT]);
+        Self { buf }
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        if self.len + bytes.len() > self.buf.len() {
-            self.flush();
-        }
-        if bytes.len() >= self.buf.len() {
-            self.hasher.update(bytes);
-            return;
-        }
-        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
-        self.len += bytes.len();
+        self.buf.extend_from_slice(bytes);
     }
 
-    fn flush(&mut self) {
-        self.hasher.update(&self.buf[..self.len]);
-        self.len = 0;
+    fn finish(self) -> ContentHash {
+        ContentHash(xxh3_128(self.buf))
     }
+}
 
+/// Runs `fill` over a fresh feed in this thread's buffer and hashes what it wrote.
+fn hash_with(domain: u8, fill: impl FnOnce(&mut Feed<'_>)) -> ContentHash {
+    BUFFER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            let mut feed = Feed::new(&mut buf, domain);
+            fill(&mut feed);
+            feed.finish()
+        }
+        // Only reachable if hashing re-entered itself; a private buffer keeps it correct.
+        Err(_) => {
+            let mut buf = Vec::new();
+            let mut feed = Feed::new(&mut buf, domain);
+            fill(&mut feed);
+            feed.finish()
+        }
+    })
+}
+
+impl Feed<'_> {
     fn len(&mut self, tag: u8, len: usize) {
         let mut buf = [0u8; 9];
         buf[0] = tag;
@@ -132,11 +144,6 @@ impl Feed {
             self.str(b'v', value);
         }
     }
-
-    fn finish(mut self) -> ContentHash {
-        self.flush();
-        ContentHash(self.hasher.digest128())
-    }
 }
 
 fn product_status_byte(status: ProductStatus) -> u8 {
@@ -184,12 +191,10 @@ fn shipment_status_byte(status: ShipmentStatus) -> u8 {
 
 /// The content hash of a product (see the module docs).
 pub fn product_hash(product: &Product) -> ContentHash {
-    let mut feed = Feed::new(b'P');
-    feed_product(&mut feed, product);
-    feed.finish()
+    hash_with(b'P', |feed| feed_product(feed, product))
 }
 
-fn feed_product(feed: &mut Feed, p: &Product) {
+fn feed_product(feed: &mut Feed<'_>, p: &Product) {
     feed.opt_str(1, p.sku.as_ref().map(|s| s.as_str()));
     feed.str(2, &p.title);
     feed.str(3, &p.description);
@@ -217,23 +222,37 @@ fn feed_product(feed: &mut Feed, p: &Product) {
 
     feed.len(14, p.variants.len());
     if p.variants
-        .is_sorted_by(|a, b| cmp_variant_keys(a, b) != Ordering::Greater)
+        .is_sorted_by(|a, b| cmp_variant_hash_order(a, b) != Ordering::Greater)
     {
         p.variants.iter().for_each(|v| feed_variant(feed, v));
     } else {
         let mut order: Vec<&Variant> = p.variants.iter().collect();
-        order.sort_by(|a, b| cmp_variant_keys(a, b));
+        order.sort_by(|a, b| cmp_variant_hash_order(a, b));
         order.into_iter().for_each(|v| feed_variant(feed, v));
     }
 }
 
-fn feed_image(feed: &mut Feed, image: &Image) {
+/// The order variants are hashed in: any fixed order makes the hash independent of the order a
+/// platform lists them in, and raw SKU bytes compare with one `memcmp`, where the case-folded
+/// match key ([`crate::diff::cmp_variant_keys`]) costs a fifth of the hash. Normalisation rejects
+/// two variants whose SKUs differ only in case or spacing, so this order is total on valid
+/// records.
+fn cmp_variant_hash_order(a: &Variant, b: &Variant) -> Ordering {
+    match (&a.sku, &b.sku) {
+        (Some(x), Some(y)) => x.as_str().as_bytes().cmp(y.as_str().as_bytes()),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => a.options.iter().cmp(b.options.iter()),
+    }
+}
+
+fn feed_image(feed: &mut Feed<'_>, image: &Image) {
     feed.hash(b'h', image.content_hash);
     feed.u64(b'p', u64::from(image.position));
     feed.opt_str(b'a', image.alt.as_deref());
 }
 
-fn feed_variant(feed: &mut Feed, v: &Variant) {
+fn feed_variant(feed: &mut Feed<'_>, v: &Variant) {
     feed.opt_str(b's', v.sku.as_ref().map(|s| s.as_str()));
     feed.opt_str(b'b', v.barcode.as_ref().map(|b| b.as_str()));
     feed.pairs(b'o', v.options.iter());
@@ -249,12 +268,10 @@ fn feed_variant(feed: &mut Feed, v: &Variant) {
 
 /// The content hash of a sales order.
 pub fn order_hash(order: &SalesOrder) -> ContentHash {
-    let mut feed = Feed::new(b'O');
-    feed_order(&mut feed, order);
-    feed.finish()
+    hash_with(b'O', |feed| feed_order(feed, order))
 }
 
-fn feed_order(feed: &mut Feed, o: &SalesOrder) {
+fn feed_order(feed: &mut Feed<'_>, o: &SalesOrder) {
     feed.str(1, &o.number);
     feed.str(2, &o.buyer.name);
     feed.opt_str(3, o.buyer.email.as_deref());
@@ -296,18 +313,18 @@ pub fn record_hash(content: &RecordContent) -> ContentHash {
 
 /// Content hash of downloaded image bytes ([`crate::model::ImageHashSource::Bytes`]).
 pub fn image_hash_bytes(bytes: &[u8]) -> ContentHash {
-    let mut feed = Feed::new(b'B');
-    feed.write(bytes);
-    feed.finish()
+    // Streamed: image bodies are megabytes and need no copy into the record buffer.
+    let mut hasher = Xxh3::new();
+    hasher.update(&[b'B', LAYOUT]);
+    hasher.update(bytes);
+    ContentHash(hasher.digest128())
 }
 
 /// Content hash of an image URL until its bytes are downloaded ([`crate::model::ImageHashSource::Url`]).
 /// Only surrounding whitespace is ignored: a URL differing in anything else is another image
 /// until the bytes say otherwise.
 pub fn image_hash_url(url: &str) -> ContentHash {
-    let mut feed = Feed::new(b'U');
-    feed.write(url.trim().as_bytes());
-    feed.finish()
+    hash_with(b'U', |feed| feed.write(url.trim().as_bytes()))
 }
 
 #[cfg(test)]
