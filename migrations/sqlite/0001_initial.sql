@@ -83,9 +83,11 @@ CREATE TABLE product_variants (
     color TEXT,
     size TEXT,
     price TEXT,
-    price_value DOUBLE PRECISION,
+    -- Exact price in ten-thousandths (ISO 4217 goes to 4 minor digits), saturated to the
+    -- BIGINT range: the set filters compare on it; `price` keeps the decimal itself.
+    price_units BIGINT,
     compare_at_price TEXT,
-    compare_at_value DOUBLE PRECISION,
+    compare_at_units BIGINT,
     stock BIGINT,
     has_weight BOOLEAN NOT NULL,
     PRIMARY KEY (product_id, position),

@@ -7,7 +7,6 @@ use std::borrow::Cow;
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Arg {
     I64(Option<i64>),
-    F64(Option<f64>),
     Text(Option<String>),
     Bool(bool),
 }
@@ -43,10 +42,6 @@ impl Sql {
 
     pub(crate) fn bind_i64(&mut self, value: i64) -> &mut Self {
         self.bind(Arg::I64(Some(value)))
-    }
-
-    pub(crate) fn bind_f64(&mut self, value: f64) -> &mut Self {
-        self.bind(Arg::F64(Some(value)))
     }
 
     pub(crate) fn bind_text(&mut self, value: impl Into<String>) -> &mut Self {
@@ -85,9 +80,6 @@ macro_rules! query_builder {
                     qb.push(text);
                 }
                 $crate::sql::Part::Arg($crate::sql::Arg::I64(v)) => {
-                    qb.push_bind(v);
-                }
-                $crate::sql::Part::Arg($crate::sql::Arg::F64(v)) => {
                     qb.push_bind(v);
                 }
                 $crate::sql::Part::Arg($crate::sql::Arg::Text(v)) => {

@@ -60,8 +60,20 @@ fn option_key(variant: &Variant, names: &[&str]) -> Option<String> {
 fn decimal_arg(value: Option<Decimal>) -> (Arg, Arg) {
     (
         Arg::Text(value.map(|d| d.to_string())),
-        Arg::F64(value.and_then(|d| d.to_f64())),
+        Arg::I64(value.map(price_units)),
     )
+}
+
+/// A price as an exact integer count of ten-thousandths, for comparisons in SQL (money never
+/// goes through a float). Beyond the BIGINT range it saturates, which keeps every ordering a
+/// set filter asks about except between two such absurd prices.
+pub(crate) fn price_units(value: Decimal) -> i64 {
+    let scaled = value.checked_mul(Decimal::from(10_000)).map(|d| d.round());
+    match scaled.and_then(|d| d.to_i64()) {
+        Some(units) => units,
+        None if value.is_sign_negative() => i64::MIN,
+        None => i64::MAX,
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -196,14 +208,14 @@ impl Db<'_> {
         if !content.variants.is_empty() {
             let mut sql = Sql::new(
                 "INSERT INTO product_variants (product_id, position, sku, barcode, color, size, \
-                 price, price_value, compare_at_price, compare_at_value, stock, has_weight) VALUES ",
+                 price, price_units, compare_at_price, compare_at_units, stock, has_weight) VALUES ",
             );
             for (position, variant) in content.variants.iter().enumerate() {
                 if position > 0 {
                     sql.push(", ");
                 }
-                let (price, price_value) = decimal_arg(variant.price);
-                let (compare, compare_value) = decimal_arg(variant.compare_at_price);
+                let (price, price_units) = decimal_arg(variant.price);
+                let (compare, compare_units) = decimal_arg(variant.compare_at_price);
                 sql.bind_list([
                     Arg::I64(Some(id.0)),
                     Arg::I64(Some(position as i64)),
@@ -212,9 +224,9 @@ impl Db<'_> {
                     Arg::Text(option_key(variant, &["color", "colour"])),
                     Arg::Text(option_key(variant, &["size"])),
                     price,
-                    price_value,
+                    price_units,
                     compare,
-                    compare_value,
+                    compare_units,
                     Arg::I64(variant.stock),
                     Arg::Bool(variant.weight_grams.is_some()),
                 ]);
@@ -541,4 +553,30 @@ repository! {
     read fn list_unbound_products(account: AccountId, connection: tidemark_core::ConnectionId, after: Option<ProductId>, limit: i64) -> Vec<ProductId>;
     /// Deletes a canonical product with its rows, bindings, snapshots and pending changes.
     write fn delete_product(account: AccountId, id: ProductId, now: Timestamp) -> bool;
+}
+
+#[cfg(test)]
+mod price_unit_tests {
+    use super::price_units;
+    use rust_decimal::Decimal;
+
+    #[test]
+    fn price_units_are_exact_and_saturate() {
+        let cases = [
+            (Decimal::new(999, 2), 99_900),
+            (Decimal::new(1, 4), 1),
+            (Decimal::ZERO, 0),
+            (Decimal::new(-15, 1), -15_000),
+            (Decimal::MAX, i64::MAX),
+            (Decimal::MIN, i64::MIN),
+        ];
+        for (price, units) in cases {
+            assert_eq!(price_units(price), units, "{price}");
+        }
+        // 0.1 + 0.2 is exactly 0.3 here, unlike in a float column.
+        assert_eq!(
+            price_units(Decimal::new(1, 1) + Decimal::new(2, 1)),
+            price_units(Decimal::new(3, 1))
+        );
+    }
 }

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use rust_decimal::prelude::ToPrimitive;
 use tidemark_core::sets::{ConnectionRef, OrderSet, ProductSet, SetContext};
 use tidemark_core::{
     AccountId, ConnectionId, Currency, Field, OrderId, OrderStatus, PaymentStatus, ProductId, Sku,
@@ -11,7 +10,7 @@ use tidemark_core::{
 
 use super::{hash_from_hex, ts};
 use crate::error::db_err;
-use crate::repo::products::{key, parse_status};
+use crate::repo::products::{key, parse_status, price_units};
 use crate::sql::{Sql, query_builder};
 use crate::{Db, OrderSummary, Page, ProductSummary, StoreError, repository, with_db};
 
@@ -189,16 +188,15 @@ fn product_set_sql(set: &ProductSet, ctx: &SetContext, names: &Names) -> Result<
             sql.push(VARIANT).push("v.stock > 0)");
         }
         ProductSet::LowPrice => {
-            let threshold = ctx.low_price_threshold.to_f64().unwrap_or(0.0);
             sql.push(VARIANT)
-                .push("v.price_value > 0 AND v.price_value < ")
-                .bind_f64(threshold)
+                .push("v.price_units > 0 AND v.price_units < ")
+                .bind_i64(price_units(ctx.low_price_threshold))
                 .push(")");
         }
         ProductSet::BadPrice => {
             sql.push(VARIANT).push(
-                "(v.price_value IS NULL OR v.price_value <= 0 OR \
-                 (v.compare_at_value IS NOT NULL AND v.compare_at_value < v.price_value)))",
+                "(v.price_units IS NULL OR v.price_units <= 0 OR \
+                 (v.compare_at_units IS NOT NULL AND v.compare_at_units < v.price_units)))",
             );
         }
         ProductSet::InCategory {
