@@ -90,7 +90,10 @@ fn bench_diff(c: &mut Criterion) {
 
     for (name, scanned) in [
         ("changed/one_field", with_title_edit(&snapshots)),
-        ("changed/variants_images", with_variant_and_image_edits(&snapshots)),
+        (
+            "changed/variants_images",
+            with_variant_and_image_edits(&snapshots),
+        ),
     ] {
         group.bench_function(name, |b| {
             b.iter(|| {
