@@ -794,6 +794,32 @@ impl PendingOp {
     }
 }
 
+/// A stock write to one variant, as a move from what tidemark last knew of the platform (`from`,
+/// the snapshot's quantity) to what it wants there (`to`).
+///
+/// Connectors apply the difference `to - from` to the platform's *current* quantity, atomically
+/// where the platform allows it (Shopify `inventoryAdjustQuantities`, or `inventorySetQuantities`
+/// with `compareQuantity`), else by reading the quantity just before writing. Writing `to` as an
+/// absolute value would erase a sale made on the platform since its snapshot; applying the
+/// difference keeps it, and the next fetch sees it as a difference against the snapshot (which
+/// advances to `to`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockChange {
+    /// The variant's id on the target platform.
+    pub variant: ExternalId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku: Option<Sku>,
+    pub from: i64,
+    pub to: i64,
+}
+
+impl StockChange {
+    /// The quantity to add on the platform (negative to remove), saturating.
+    pub fn delta(&self) -> i64 {
+        self.to.saturating_sub(self.from)
+    }
+}
+
 /// Which canonical record a pending change or issue is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
