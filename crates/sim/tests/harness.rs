@@ -1,6 +1,9 @@
 //! The shared harness over real HTTP: faults that answer before handling apply nothing, faults
 //! after handling apply the write and lose or cut the answer, and the counters see it all.
 
+// A test that cannot set up its loopback server should fail loudly.
+#![allow(clippy::expect_used)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
