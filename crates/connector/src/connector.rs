@@ -5,7 +5,7 @@
 //! `Arc<dyn Connector>` by every job of its connection, so it is `Send + Sync` and keeps its
 //! mutable state (tokens, pacing) behind its own locks.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 
@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use http::HeaderMap;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tidemark_core::{
-    ContentHash, ExternalId, ExternalRecord, FieldSet, PendingChangeId, PlatformKind, Product,
-    SalesOrder, ScanKind, Sku, Timestamp,
+    ContentHash, ExternalId, ExternalRecord, Field, FieldSet, PendingChangeId, PlatformKind,
+    Product, SalesOrder, ScanKind, Sku, StockChange, Timestamp,
 };
 
 use crate::error::ConnectorError;
@@ -78,6 +78,11 @@ pub trait Connector: Send + Sync + fmt::Debug {
     /// batch as a whole failed and no item's outcome is known: if it is a
     /// [`ConnectorError::Transient`] with `maybe_applied`, creates must be looked up by SKU
     /// before they are repeated.
+    ///
+    /// Stock is written as moves, never as absolute quantities of existing variants (see
+    /// [`WriteOp::UpdateProduct`]). A move is not idempotent: requests carrying one are sent as
+    /// [`crate::http::Idempotency::NonIdempotent`], so a failure after sending surfaces as
+    /// `maybe_applied` rather than being repeated by the client.
     async fn apply_writes(&self, writes: &[Write]) -> Result<Vec<WriteResult>, ConnectorError>;
 
     /// Verifies a webhook delivery (signature over the raw body, before any parsing) and names
@@ -323,15 +328,38 @@ pub struct Write {
 pub enum WriteOp {
     /// Create a product. Connectors without upsert handle a duplicate-SKU answer by adopting
     /// the existing record ([`Confirmed::adopted`]).
+    ///
+    /// Stock: a create sets each variant's `stock` as an absolute quantity; there is no earlier
+    /// platform quantity tidemark knew of to move from. That holds for an adopted record too.
     CreateProduct {
         product: Product,
     },
     /// Write exactly `fields` of `product` to the existing record. Variants and images carry
     /// their external ids where bound, so list-replace APIs can keep them.
+    ///
+    /// Stock is the exception to "write what `product` says". [`Field::Stock`] in `fields` means
+    /// "apply the moves in `stock`", and nothing else: the connector never writes a variant's
+    /// `stock` (nor a [`StockChange::to`]) as an absolute quantity on a variant that already
+    /// exists, because a sale made on the platform since the snapshot would be erased. For each
+    /// [`StockChange`] it adds [`StockChange::delta`] to the platform's *current* quantity of
+    /// [`StockChange::variant`]:
+    /// - atomically where the platform allows it (Shopify `inventoryAdjustQuantities` with the
+    ///   delta, or `inventorySetQuantities` to `current + delta` with `compareQuantity: current`,
+    ///   re-reading and repeating on a compare mismatch);
+    /// - otherwise by reading the variant's current quantity immediately before writing
+    ///   `current + delta` (WooCommerce, MercadoLibre), keeping the race window to one round trip.
+    ///
+    /// A change whose delta is zero needs no request. A variant *created* by this update (one
+    /// without an external id, under [`Field::Variants`]) has no platform quantity yet: its
+    /// `stock` in `product` is its initial, absolute quantity, and it has no entry in `stock`.
+    /// `stock` is empty unless `fields` holds [`Field::Stock`] ([`WriteOp::check`]).
     UpdateProduct {
         external_id: ExternalId,
         product: Product,
         fields: FieldSet,
+        /// One move per existing variant whose quantity this write changes.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        stock: Vec<StockChange>,
     },
     /// Detach one image from a product.
     DeleteProductImage {
@@ -373,8 +401,52 @@ impl WriteOp {
     pub fn is_create(&self) -> bool {
         matches!(self, Self::CreateProduct { .. } | Self::CreateOrder { .. })
     }
+
+    /// The stock moves to apply: those of an `UpdateProduct` whose `fields` hold
+    /// [`Field::Stock`], empty for every other write.
+    pub fn stock_changes(&self) -> &[StockChange] {
+        match self {
+            Self::UpdateProduct { fields, stock, .. } if fields.contains(&Field::Stock) => stock,
+            _ => &[],
+        }
+    }
+
+    /// Checks the stock part of the contract, so a connector can refuse a malformed write
+    /// before sending anything: stock moves only with [`Field::Stock`], at most one per
+    /// variant. A violation is a bug in the caller, hence `Fatal`.
+    pub fn check(&self) -> Result<(), ConnectorError> {
+        let Self::UpdateProduct {
+            external_id,
+            fields,
+            stock,
+            ..
+        } = self
+        else {
+            return Ok(());
+        };
+        if !stock.is_empty() && !fields.contains(&Field::Stock) {
+            return Err(ConnectorError::fatal(format!(
+                "update of product {external_id} carries {} stock change(s) but its fields do \
+                 not include stock",
+                stock.len()
+            )));
+        }
+        let mut seen = BTreeSet::new();
+        if let Some(twice) = stock.iter().find(|c| !seen.insert(&c.variant)) {
+            return Err(ConnectorError::fatal(format!(
+                "update of product {external_id} carries two stock changes for variant {}",
+                twice.variant
+            )));
+        }
+        Ok(())
+    }
 }
 
+/// The outcome of one write of a batch.
+///
+/// The engine acts on `outcome`: on `Ok` it advances the snapshot for the fields it *sent*
+/// (core's `advance_snapshot`; stock to each [`StockChange::to`]), not to the confirmed record,
+/// so a change made on the platform meanwhile is still seen as a difference by the next fetch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WriteResult {
     pub key: WriteKey,
@@ -384,7 +456,16 @@ pub struct WriteResult {
 /// A write the platform accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Confirmed {
-    /// The record as the platform now has it: becomes the acknowledged snapshot.
+    /// The record as the platform answered after the write. The engine reads from it what the
+    /// write created (the external id of a new product or order, ids of new variants and
+    /// images, to bind them) and otherwise keeps it for information and troubleshooting: it
+    /// does *not* become the snapshot. The snapshot advances only for the fields that were
+    /// sent, to the values that were sent.
+    ///
+    /// For stock it holds the platform's quantity after the move, which differs from
+    /// [`StockChange::to`] when the platform sold (or was restocked) since the snapshot. The
+    /// snapshot still advances to `to`: the difference is a change made on the platform, and
+    /// the next fetch picks it up as one.
     pub record: ExternalRecord,
     /// For creates: the platform answered "duplicate SKU" and the existing record was adopted
     /// (and updated) instead of a new one being made.
@@ -470,6 +551,73 @@ mod tests {
         );
         assert_eq!(page.max_updated_at, Some(Timestamp::from_millis(9)));
         assert!(page.is_last());
+    }
+
+    fn mug() -> Product {
+        serde_json::from_value(serde_json::json!({"title": "Mug"})).unwrap()
+    }
+
+    fn change(variant: &str, from: i64, to: i64) -> StockChange {
+        StockChange {
+            variant: ExternalId::new(variant),
+            sku: None,
+            from,
+            to,
+        }
+    }
+
+    fn update(fields: &[Field], stock: Vec<StockChange>) -> WriteOp {
+        WriteOp::UpdateProduct {
+            external_id: ExternalId::new("p1"),
+            product: mug(),
+            fields: fields.iter().copied().collect(),
+            stock,
+        }
+    }
+
+    #[test]
+    fn stock_moves_travel_with_the_stock_field_only() {
+        let op = update(&[Field::Stock], vec![change("v1", 10, 7)]);
+        op.check().unwrap();
+        assert_eq!(op.stock_changes(), [change("v1", 10, 7)]);
+        assert_eq!(op.stock_changes()[0].delta(), -3);
+
+        let op = update(&[Field::Title], vec![change("v1", 10, 7)]);
+        let err = op.check().unwrap_err();
+        assert!(matches!(err, ConnectorError::Fatal { .. }), "{err}");
+        assert!(op.stock_changes().is_empty());
+
+        let op = update(
+            &[Field::Stock],
+            vec![change("v1", 10, 7), change("v1", 7, 5)],
+        );
+        assert!(
+            op.check()
+                .unwrap_err()
+                .to_string()
+                .contains("two stock changes")
+        );
+
+        update(&[Field::Title], vec![]).check().unwrap();
+        let create = WriteOp::CreateProduct { product: mug() };
+        create.check().unwrap();
+        assert!(create.stock_changes().is_empty());
+    }
+
+    #[test]
+    fn update_serialises_its_stock_moves_and_reads_old_rows_without_them() {
+        let op = update(&[Field::Stock], vec![change("v1", 10, 7)]);
+        let json = serde_json::to_value(&op).unwrap();
+        assert_eq!(json["op"], "update_product");
+        assert_eq!(json["stock"][0]["variant"], "v1");
+        assert_eq!(json["stock"][0]["from"], 10);
+        assert_eq!(json["stock"][0]["to"], 7);
+        assert_eq!(serde_json::from_value::<WriteOp>(json).unwrap(), op);
+
+        let without = update(&[Field::Title], vec![]);
+        let json = serde_json::to_value(&without).unwrap();
+        assert!(json.get("stock").is_none(), "{json}");
+        assert_eq!(serde_json::from_value::<WriteOp>(json).unwrap(), without);
     }
 
     #[test]
