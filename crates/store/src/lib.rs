@@ -17,7 +17,9 @@
 //!
 //! - `accounts`, `api_tokens` (SHA-256 of the token only), `connections` (unique name per
 //!   account; settings JSON; credentials ciphertext), `clocks` (connection, scan kind → time),
-//!   `scan_generations` (connection, kind → current full-scan generation).
+//!   `scan_generations` (connection, kind → current full-scan generation and when it
+//!   started). Mark and sweep: a snapshot's `seen_generation` only ever increases, and a
+//!   binding created at or after its generation started is never a sweep candidate.
 //! - `products` (content JSON, content hash, field times, plus the filterable product
 //!   columns), `product_variants` and `product_images` (the filterable variant and image
 //!   columns; UNIQUE (product, sku) and (product, image hash)), `orders`.

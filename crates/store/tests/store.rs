@@ -424,8 +424,10 @@ store_test! {
         assert_eq!(store.get_snapshot(shop.id, RecordKind::Product, &ExternalId::new("p2")).await.unwrap(), Some(newer));
 
         assert_eq!(store.scan_generation(shop.id, ScanKind::Products).await.unwrap(), 0);
-        let g1 = store.next_scan_generation(shop.id, ScanKind::Products, T0).await.unwrap();
-        let g2 = store.next_scan_generation(shop.id, ScanKind::Products, T0).await.unwrap();
+        // Bindings made before the scan started are sweep candidates.
+        let scan_start = Timestamp(T0.0 + 1);
+        let g1 = store.next_scan_generation(shop.id, ScanKind::Products, scan_start).await.unwrap();
+        let g2 = store.next_scan_generation(shop.id, ScanKind::Products, scan_start).await.unwrap();
         assert_eq!((g1, g2), (1, 2));
         assert_eq!(store.next_scan_generation(shop.id, ScanKind::Orders, T0).await.unwrap(), 1);
         let marked = store.mark_seen(shop.id, ScanKind::Products, &[ExternalId::new("p1"), ExternalId::new("p3"), ExternalId::new("zz")], g2).await.unwrap();

@@ -310,7 +310,9 @@ impl Db<'_> {
     }
 
     /// Writes the acknowledged snapshot of a bound record (insert or replace). The binding
-    /// must exist (`NotFound` otherwise).
+    /// must exist (`NotFound` otherwise). `seen_generation` only ever increases: a writer
+    /// passing an older generation (a send during a full scan) keeps the stored one, so it
+    /// cannot make a record the scan saw look deleted.
     pub(crate) async fn put_snapshot(
         &mut self,
         snapshot: &Snapshot,
@@ -368,7 +370,9 @@ impl Db<'_> {
              internal_id = excluded.internal_id, schema_version = excluded.schema_version, \
              content = excluded.content, content_hash = excluded.content_hash, \
              platform_updated_at = excluded.platform_updated_at, \
-             seen_generation = excluded.seen_generation, status = excluded.status, \
+             seen_generation = CASE WHEN excluded.seen_generation > snapshots.seen_generation \
+             THEN excluded.seen_generation ELSE snapshots.seen_generation END, \
+             status = excluded.status, \
              category_key = excluded.category_key, updated_at = excluded.updated_at"
         )
         .bind(snapshot.connection.0)
@@ -477,7 +481,9 @@ impl Db<'_> {
         Ok(done > 0)
     }
 
-    /// Starts a full scan: the connection's next scan generation for `kind` (1, 2, …).
+    /// Starts a full scan: the connection's next scan generation for `kind` (1, 2, …), and
+    /// records `now` as the moment it started ([`Db::list_unseen`] ignores bindings made at
+    /// or after it).
     pub(crate) async fn next_scan_generation(
         &mut self,
         connection: ConnectionId,
@@ -526,9 +532,13 @@ impl Db<'_> {
     ) -> Result<u64, StoreError> {
         let mut marked = 0;
         for chunk in external_ids.chunks(500) {
-            let mut sql = Sql::new("UPDATE snapshots SET seen_generation = ");
+            // Never lowers the generation (a late mark of an older scan keeps the newer one).
+            let mut sql =
+                Sql::new("UPDATE snapshots SET seen_generation = CASE WHEN seen_generation < ");
             sql.bind_i64(generation)
-                .push(" WHERE connection_id = ")
+                .push(" THEN ")
+                .bind_i64(generation)
+                .push(" ELSE seen_generation END WHERE connection_id = ")
                 .bind_i64(connection.0)
                 .push(" AND kind = ")
                 .bind_text(scan_record_kind(kind).as_str())
@@ -545,6 +555,11 @@ impl Db<'_> {
 
     /// Bindings of `kind` on the connection that scan `generation` did not see (sweep
     /// candidates), in external-id order after `after`.
+    ///
+    /// A binding created at or after the moment the generation started (a record created by
+    /// a send, or bound by a webhook, while the scan ran) is never a candidate: the scan may
+    /// have passed its page before it existed. Only the current generation sweeps: for a
+    /// generation that has been superseded (or never started) the answer is empty.
     pub(crate) async fn list_unseen(
         &mut self,
         connection: ConnectionId,
@@ -555,12 +570,20 @@ impl Db<'_> {
     ) -> Result<Vec<Binding>, StoreError> {
         let mut sql = Sql::new(
             "SELECT b.connection_id, b.kind, b.external_id, b.internal_id, b.internal_key \
-             FROM bindings b LEFT JOIN snapshots s ON s.connection_id = b.connection_id \
-             AND s.kind = b.kind AND s.external_id = b.external_id WHERE b.connection_id = ",
+             FROM bindings b JOIN scan_generations g ON g.connection_id = b.connection_id \
+             AND g.kind = ",
         );
-        sql.bind_i64(connection.0)
+        sql.bind_text(kind.as_str())
+            .push(" AND g.generation = ")
+            .bind_i64(generation)
+            .push(
+                " LEFT JOIN snapshots s ON s.connection_id = b.connection_id \
+                 AND s.kind = b.kind AND s.external_id = b.external_id WHERE b.connection_id = ",
+            )
+            .bind_i64(connection.0)
             .push(" AND b.kind = ")
             .bind_text(scan_record_kind(kind).as_str())
+            .push(" AND b.created_at < g.started_at")
             .push(" AND (s.seen_generation IS NULL OR s.seen_generation < ")
             .bind_i64(generation)
             .push(")");
