@@ -27,7 +27,10 @@
 //!   internal id, internal key); `snapshots` keyed by the binding (cascade on unbind), with
 //!   the platform status and category for the set filters.
 //! - `pending_changes`: partial unique indexes keep one insert-or-update row per (connection,
-//!   record) and one image-delete row per image; `revision` guards removal.
+//!   record) and one image-delete row per image; `revision` guards removal. An insert is
+//!   settled with `complete_pending_insert` (an insert merged while its create was in flight
+//!   becomes an update), and an insert for a record already bound is queued as an update;
+//!   see the `pending` module docs for the send protocol.
 //! - `issues`: a partial unique index keeps one open issue per (connection, record, code).
 //! - `job_runs`, `leases` (connection, kind → owner, expiry), `cooldowns`.
 //!

@@ -94,6 +94,21 @@ pub struct PendingRow {
     pub revision: i64,
 }
 
+/// What [`crate::Store::complete_pending_insert`] did with an insert row whose create
+/// succeeded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InsertCompletion {
+    /// Nothing merged into it since it was read: removed.
+    Removed,
+    /// A change merged into it while the create was in flight: it is now an update of every
+    /// field of the record, due at once.
+    ConvertedToUpdate(PendingRow),
+    /// It is already an update (an earlier completion or an enqueue converted it): kept as is.
+    Kept(PendingRow),
+    /// No such row any more.
+    Gone,
+}
+
 /// Pending rows of one connection by operation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingCounts {

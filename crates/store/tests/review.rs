@@ -9,9 +9,10 @@ mod fixtures;
 
 use fixtures::*;
 use tidemark_core::{
-    Binding, ConnectionId, ExternalId, PlatformKind, RecordContent, RecordKind, ScanKind, Snapshot,
-    Timestamp,
+    Binding, ConnectionId, ExternalId, Field, PendingOp, PlatformKind, ProductId, RecordContent,
+    RecordKind, RecordRef, ScanKind, Snapshot, Timestamp,
 };
+use tidemark_store::InsertCompletion;
 
 fn binding(connection: ConnectionId, kind: RecordKind, ext: &str, internal: i64) -> Binding {
     Binding {
@@ -71,5 +72,69 @@ store_test! {
         let unseen: Vec<String> = store.list_unseen(shop.id, ScanKind::Products, next, None, 100).await.unwrap()
             .into_iter().map(|b| b.external_id.0).collect();
         assert_eq!(unseen, vec!["gone", "p1", "p10", "p2", "p9"]);
+    }
+}
+
+fn all_product_fields() -> tidemark_core::FieldSet {
+    Field::PRODUCT_FIELDS.iter().copied().collect()
+}
+
+store_test! {
+    async fn an_insert_completed_during_a_merge_becomes_an_update(store) {
+        let acme = account(&store, "Acme").await;
+        let shop = connection(&store, acme, "Shop", PlatformKind::Shopify).await;
+        let p1 = RecordRef::Product(ProductId(1));
+        let p2 = RecordRef::Product(ProductId(2));
+
+        // Plain path: nothing merged, the insert row goes.
+        let row = store.enqueue_pending_change(shop.id, p2, &PendingOp::Insert, at(0)).await.unwrap();
+        store.bind(&binding(shop.id, RecordKind::Product, "ext-2", 2), at(1)).await.unwrap();
+        assert_eq!(store.complete_pending_insert(row.change.id, row.revision, at(1)).await.unwrap(), InsertCompletion::Removed);
+        assert!(store.pending_changes_of_record(p2).await.unwrap().is_empty());
+
+        // The send reads the insert and creates the record; meanwhile a plan merges into it.
+        let read = store.enqueue_pending_change(shop.id, p1, &PendingOp::Insert, at(0)).await.unwrap();
+        let update = PendingOp::Update { fields: [Field::Price].into_iter().collect() };
+        store.enqueue_pending_change(shop.id, p1, &update, at(2)).await.unwrap();
+        // The create is acknowledged: bind, then complete, in one transaction.
+        let mut tx = store.begin().await.unwrap();
+        tx.bind(&binding(shop.id, RecordKind::Product, "ext-1", 1), at(3)).await.unwrap();
+        let done = tx.complete_pending_insert(read.change.id, read.revision, at(3)).await.unwrap();
+        tx.commit().await.unwrap();
+        let InsertCompletion::ConvertedToUpdate(row) = done else { panic!("expected a conversion, got {done:?}") };
+        assert_eq!(row.change.op, PendingOp::Update { fields: all_product_fields() });
+        let queued = store.pending_changes_of_record(p1).await.unwrap();
+        assert_eq!(queued.len(), 1);
+        assert_eq!(queued[0].change.op, PendingOp::Update { fields: all_product_fields() });
+        assert_eq!(store.pending_counts(shop.id).await.unwrap().inserts, 0);
+        // Completing it again (a repeated message) leaves the update alone.
+        assert!(matches!(
+            store.complete_pending_insert(read.change.id, read.revision, at(4)).await.unwrap(),
+            InsertCompletion::Kept(_)
+        ));
+    }
+}
+
+store_test! {
+    async fn an_insert_for_a_bound_record_is_queued_as_an_update(store) {
+        let acme = account(&store, "Acme").await;
+        let shop = connection(&store, acme, "Shop", PlatformKind::Shopify).await;
+        let p1 = RecordRef::Product(ProductId(1));
+        store.bind(&binding(shop.id, RecordKind::Product, "ext-1", 1), at(0)).await.unwrap();
+        // A plan made from a stale snapshot asks for an insert of a record already created.
+        let row = store.enqueue_pending_change(shop.id, p1, &PendingOp::Insert, at(1)).await.unwrap();
+        assert_eq!(row.change.op, PendingOp::Update { fields: all_product_fields() });
+
+        // An insert row left behind for a record that is now bound merges as an update.
+        let p2 = RecordRef::Product(ProductId(2));
+        store.enqueue_pending_change(shop.id, p2, &PendingOp::Insert, at(1)).await.unwrap();
+        store.bind(&binding(shop.id, RecordKind::Product, "ext-2", 2), at(2)).await.unwrap();
+        let update = PendingOp::Update { fields: [Field::Title].into_iter().collect() };
+        let merged = store.enqueue_pending_change(shop.id, p2, &update, at(3)).await.unwrap();
+        assert_eq!(merged.change.op, PendingOp::Update { fields: all_product_fields() });
+        // Unbound records still get inserts.
+        let p3 = RecordRef::Product(ProductId(3));
+        let row = store.enqueue_pending_change(shop.id, p3, &PendingOp::Insert, at(1)).await.unwrap();
+        assert_eq!(row.change.op, PendingOp::Insert);
     }
 }

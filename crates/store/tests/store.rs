@@ -1069,7 +1069,7 @@ store_test! {
         assert!(store.pending_changes_of_record(RecordRef::Product(gone.id)).await.unwrap().is_empty());
         assert!(store.open_issue_counts(acme).await.unwrap().is_empty());
         assert_eq!(store.bindings_of_record(RecordKind::Product, keep.id.0).await.unwrap().len(), 1);
-        assert_eq!(store.pending_counts(shop.id).await.unwrap().inserts, 1);
+        assert_eq!(store.pending_counts(shop.id).await.unwrap().total(), 1);
 
         assert_eq!(store.list_unbound_products(acme, shop.id, None, 10).await.unwrap(), vec![]);
         let fresh = store.create_product(acme, &realistic(3), hash(3), &BTreeMap::new(), T0).await.unwrap();

@@ -1,17 +1,39 @@
 //! Pending changes: the outbox. At most one insert-or-update row per (connection, record)
 //! (a second change merges into it) and one image-delete row per (connection, record, image).
+//!
+//! # The send protocol
+//!
+//! A send reads due rows ([`Db::due_pending_changes`]) with their `revision`, applies them on
+//! the platform and then, in one transaction with the snapshot (and, for a create, the new
+//! binding):
+//!
+//! - an **update** or **image delete** calls `remove_pending_change(id, revision)`: the row
+//!   goes only if nothing merged into it since it was read; otherwise it stays (with the
+//!   merged fields) for the next drain;
+//! - an **insert** calls `complete_pending_insert(id, revision, now)` *after* binding the
+//!   created record: if nothing merged into it the row goes; if a plan merged into it while
+//!   the create was in flight, the row becomes an update of every field of the record (the
+//!   merge into an insert does not remember which fields changed), so the next drain updates
+//!   the record it created instead of creating it again.
+//!
+//! And on the planning side, `enqueue_pending_change` never queues an insert for a record
+//! that is already bound on that connection: such an insert (a plan made from a snapshot read
+//! before the create was acknowledged) is queued as an update of every field, and an insert
+//! row already queued for a now-bound record is treated as such an update when merging.
 
 use std::collections::BTreeMap;
 
 use tidemark_core::{
-    AccountId, ConnectionId, ContentHash, ExternalId, FieldSet, OrderId, PendingChange,
-    PendingChangeId, PendingOp, ProductId, RecordRef, Timestamp,
+    AccountId, ConnectionId, ContentHash, ExternalId, Field, FieldSet, OrderId, PendingChange,
+    PendingChangeId, PendingOp, ProductId, RecordKind, RecordRef, Timestamp,
 };
 
 use super::{from_json, hash_from_hex, to_json, to_u32, ts};
 use crate::error::db_err;
 use crate::sql::{Sql, query_builder};
-use crate::{Backend, Db, PendingCounts, PendingRow, StoreError, repository, with_db};
+use crate::{
+    Backend, Db, InsertCompletion, PendingCounts, PendingRow, StoreError, repository, with_db,
+};
 
 pub(crate) fn record_parts(record: RecordRef) -> (&'static str, i64) {
     match record {
@@ -102,6 +124,31 @@ fn merge_ops(existing: &PendingOp, new: &PendingOp) -> PendingOp {
             fields: a.union(b).copied().collect::<FieldSet>(),
         },
         _ => PendingOp::Insert,
+    }
+}
+
+/// Every field of the record's kind: what is owed to a record that exists on the platform
+/// when the precise field set is not known.
+fn all_fields(kind: &str) -> FieldSet {
+    let fields: &[Field] = if kind == "order" {
+        &Field::ORDER_FIELDS
+    } else {
+        &Field::PRODUCT_FIELDS
+    };
+    fields.iter().copied().collect()
+}
+
+fn update_all_fields(kind: &str) -> PendingOp {
+    PendingOp::Update {
+        fields: all_fields(kind),
+    }
+}
+
+fn binding_kind(kind: &str) -> RecordKind {
+    if kind == "order" {
+        RecordKind::Order
+    } else {
+        RecordKind::Product
     }
 }
 
@@ -201,6 +248,18 @@ impl Db<'_> {
         op: &PendingOp,
         now: Timestamp,
     ) -> Result<PendingRow, StoreError> {
+        // A record already bound on the connection exists there: it is never inserted again.
+        let bound = self
+            .binding_by_internal(connection, binding_kind(kind), record_id, "")
+            .await?
+            .is_some();
+        let converted;
+        let op = if bound && matches!(op, PendingOp::Insert) {
+            converted = update_all_fields(kind);
+            &converted
+        } else {
+            op
+        };
         let fields = match op {
             PendingOp::Update { fields } => to_json("enqueue pending change", fields)?,
             _ => "[]".to_owned(),
@@ -249,7 +308,12 @@ impl Db<'_> {
                     detail: "the queued row vanished during a merge; retry".to_owned(),
                 },
             })?;
-        let merged = merge_ops(&existing.change.op, op);
+        let existing_op = if bound && matches!(existing.change.op, PendingOp::Insert) {
+            update_all_fields(kind)
+        } else {
+            existing.change.op.clone()
+        };
+        let merged = merge_ops(&existing_op, op);
         let merged_fields = match &merged {
             PendingOp::Update { fields } => to_json("enqueue pending change", fields)?,
             _ => "[]".to_owned(),
@@ -324,6 +388,59 @@ impl Db<'_> {
         .map(|r| r.rows_affected()))
         .map_err(db_err("pending_changes", "remove"))?;
         Ok(done > 0)
+    }
+
+    /// Settles an insert row after its create succeeded on the platform (and the created
+    /// record was bound, in the same transaction): removed when its revision is still
+    /// `revision`; when a change merged into it meanwhile, turned into an update of every
+    /// field of the record (due now, attempts reset) so it is not created twice.
+    pub(crate) async fn complete_pending_insert(
+        &mut self,
+        id: PendingChangeId,
+        revision: i64,
+        now: Timestamp,
+    ) -> Result<InsertCompletion, StoreError> {
+        if self.remove_pending_change(id, revision).await? {
+            return Ok(InsertCompletion::Removed);
+        }
+        let mut sql = Sql::new("SELECT ");
+        sql.push(COLUMNS)
+            .push(" FROM pending_changes WHERE id = ")
+            .bind_i64(id.0);
+        if self.backend() == Backend::Postgres {
+            sql.push(" FOR UPDATE");
+        }
+        let Some(row) = self.pending_where(sql).await?.into_iter().next() else {
+            return Ok(InsertCompletion::Gone);
+        };
+        if !matches!(row.change.op, PendingOp::Insert) {
+            // Already an update (or an image delete): it owes what it says.
+            return Ok(InsertCompletion::Kept(row));
+        }
+        let (kind, _) = record_parts(row.change.record);
+        let fields = to_json("complete pending insert", &all_fields(kind))?;
+        with_db!(self, |c| sqlx::query(
+            "UPDATE pending_changes SET op = 'update', fields = $2, attempts = 0, \
+             next_attempt_at = $3, last_error = NULL, revision = revision + 1, updated_at = $3 \
+             WHERE id = $1"
+        )
+        .bind(id.0)
+        .bind(&fields)
+        .bind(now.0)
+        .execute(&mut *c)
+        .await
+        .map(drop))
+        .map_err(db_err("pending_changes", "complete insert"))?;
+        tracing::debug!(
+            pending_change = id.0,
+            connection = row.change.connection.0,
+            record_kind = kind,
+            record_id = record_parts(row.change.record).1,
+            "insert completed while a change merged into it; kept as an update of all fields"
+        );
+        Ok(InsertCompletion::ConvertedToUpdate(
+            self.pending_by_id(id.0).await?,
+        ))
     }
 
     /// Records a failed attempt: attempts + 1, the error, and when to try again.
@@ -420,6 +537,9 @@ repository! {
     read fn pending_changes_of_record(record: RecordRef) -> Vec<PendingRow>;
     /// Removes an applied row unless it was merged with new fields since it was read.
     write fn remove_pending_change(id: PendingChangeId, revision: i64) -> bool;
+    /// After a create succeeded (and was bound): removes the insert row, or, if a change
+    /// merged into it meanwhile, turns it into an update of every field (see the module docs).
+    write fn complete_pending_insert(id: PendingChangeId, revision: i64, now: Timestamp) -> InsertCompletion;
     write fn retry_pending_change(id: PendingChangeId, next_attempt_at: Timestamp, error: &str, now: Timestamp) -> bool;
     read fn pending_counts(connection: ConnectionId) -> PendingCounts;
     read fn pending_counts_by_connection(account: AccountId) -> BTreeMap<ConnectionId, PendingCounts>;
