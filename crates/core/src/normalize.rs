@@ -16,7 +16,8 @@
 //!   whitespace next to an *inline* tag (`b`, `a`, `span`…) is significant and kept as one
 //!   space; inside a tag, whitespace runs become one space and a space before `>` or `/>` is
 //!   removed; the content of `<pre>` is kept byte for byte. A `<` not followed by a letter, `/`
-//!   or `!` is text.
+//!   or `!` is text, and so is everything from a `<` that no `>` follows (found in one scan,
+//!   so hostile input stays linear).
 //! * **Money** is rounded half away from zero to the currency's minor units and given exactly
 //!   that scale (`10` → `10.00` in USD, `1200` in JPY) so that hashes do not depend on how a
 //!   platform spelled the number. Prices, compare-at prices and weights may not be negative
@@ -35,9 +36,13 @@
 //!   removed.
 //! * **Options**: names are lower-cased (`Color` → `color`) so `color` and `size` are the
 //!   canonical names; values keep their case.
-//! * **Variants** are sorted by their match key ([`crate::diff::variant_key`]); two variants
-//!   with the same key are an error ([`NormalizeError::DuplicateVariant`]) because the diff
-//!   engine could not tell them apart. Variant image hashes are sorted and de-duplicated.
+//! * **Variants** are sorted by their match key ([`crate::diff::variant_key`]). Of two variants
+//!   with the same key (Shopify allows duplicate SKUs) the first in the platform's order is
+//!   kept and the later one *dropped* and reported ([`NormalizeWarning::DroppedDuplicateVariant`]):
+//!   the diff engine could not tell them apart, and rejecting the record would block every
+//!   stock and price update of the product. Likewise a second spelling of an option name on
+//!   one variant, or of an attribute name, is dropped with a warning. Variant image hashes
+//!   are sorted and de-duplicated.
 //! * **Images** are ordered by position, de-duplicated by content hash (the first position
 //!   wins) and renumbered `0..n`.
 //!
@@ -52,7 +57,8 @@ use unicode_normalization::UnicodeNormalization;
 
 use crate::diff::{cmp_variant_keys, variant_key};
 use crate::model::{
-    Barcode, Buyer, Image, OrderLine, Product, RecordContent, SalesOrder, Shipment, Sku, Variant,
+    Barcode, Buyer, ExternalId, Image, OrderLine, Product, RecordContent, SalesOrder, Shipment,
+    Sku, Variant,
 };
 
 /// The version of the normalisation rules above. Bump it whenever a rule changes so that the
@@ -72,10 +78,14 @@ pub enum NormalizeError {
     },
     #[error("{field} is negative ({value}); it must be zero or more")]
     NegativeAmount { field: String, value: Decimal },
+    /// No longer returned: duplicates are dropped with a [`NormalizeWarning`]. Kept so that
+    /// code matching on it still compiles.
     #[error("two variants share the match key {key}; variants must differ by SKU or options")]
     DuplicateVariant { key: String },
+    /// No longer returned (see [`NormalizeError::DuplicateVariant`]).
     #[error("option name {name:?} appears twice on variant {variant} once normalised")]
     DuplicateOptionName { variant: String, name: String },
+    /// No longer returned (see [`NormalizeError::DuplicateVariant`]).
     #[error("attribute name {name:?} appears twice once normalised")]
     DuplicateAttribute { name: String },
     #[error(
@@ -91,6 +101,21 @@ pub enum NormalizeWarning {
     /// A barcode in scientific notation (Excel damage), dropped. `sku` names the variant, or
     /// is `None` for the product-level barcode.
     DroppedBarcode { sku: Option<Sku>, value: String },
+    /// A second variant with the same match key (Shopify allows duplicate SKUs), dropped:
+    /// the first in the platform's order is kept. `external_id` is the dropped variant's.
+    DroppedDuplicateVariant {
+        key: String,
+        external_id: Option<ExternalId>,
+    },
+    /// A second spelling of one option name on a variant (`Color` and `color`), dropped with
+    /// its value; the first in name order is kept.
+    DroppedDuplicateOption {
+        variant: String,
+        name: String,
+        value: String,
+    },
+    /// A second spelling of one attribute name, dropped with its value.
+    DroppedDuplicateAttribute { name: String, value: String },
 }
 
 /// Normalises a product (see the module docs).
@@ -126,15 +151,18 @@ pub fn normalize_product_with_warnings(
         .into_iter()
         .map(|v| normalize_variant(v, minor, &mut warnings))
         .collect::<Result<Vec<_>, _>>()?;
+    // Stable: variants sharing a key keep the platform's order, so the first one is kept.
     variants.sort_by(cmp_variant_keys);
-    if let Some(pair) = variants
-        .windows(2)
-        .find(|pair| cmp_variant_keys(&pair[0], &pair[1]).is_eq())
-    {
-        return Err(NormalizeError::DuplicateVariant {
-            key: variant_key(&pair[0]).to_string(),
-        });
-    }
+    variants.dedup_by(|later, first| {
+        let duplicate = cmp_variant_keys(first, later).is_eq();
+        if duplicate {
+            warnings.push(NormalizeWarning::DroppedDuplicateVariant {
+                key: variant_key(first).to_string(),
+                external_id: later.external_id.clone(),
+            });
+        }
+        duplicate
+    });
 
     let product = Product {
         sku: sku.and_then(normalize_sku),
@@ -152,7 +180,7 @@ pub fn normalize_product_with_warnings(
             .map(|w| non_negative_amount(w, WEIGHT_SCALE, || "weight_grams".to_owned()))
             .transpose()?,
         status,
-        attributes: normalize_attributes(attributes)?,
+        attributes: normalize_attributes(attributes, &mut warnings),
         currency,
         images: normalize_images(images),
         variants,
@@ -334,14 +362,17 @@ fn normalize_variant(
         else {
             continue;
         };
-        if let Some(previous) = options.insert(name.clone(), value) {
-            // Keep the first only to build the error; the record is rejected anyway.
-            let _ = previous;
-            return Err(NormalizeError::DuplicateOptionName {
-                variant: label,
+        // `variant.options` is a map, so a second spelling of one name (`Color`, `color `)
+        // comes later in name order: the first spelling wins, the rest are reported.
+        if options.contains_key(&name) {
+            warnings.push(NormalizeWarning::DroppedDuplicateOption {
+                variant: label.clone(),
                 name,
+                value,
             });
+            continue;
         }
+        options.insert(name, value);
     }
     let mut image_hashes = variant.image_hashes;
     image_hashes.sort_unstable();
@@ -377,7 +408,8 @@ pub fn option_name(name: &str) -> String {
 
 fn normalize_attributes(
     attributes: BTreeMap<String, String>,
-) -> Result<BTreeMap<String, String>, NormalizeError> {
+    warnings: &mut Vec<NormalizeWarning>,
+) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for (name, value) in &attributes {
         let (Some(name), Some(value)) =
@@ -386,11 +418,12 @@ fn normalize_attributes(
             continue;
         };
         if out.contains_key(&name) {
-            return Err(NormalizeError::DuplicateAttribute { name });
+            warnings.push(NormalizeWarning::DroppedDuplicateAttribute { name, value });
+            continue;
         }
         out.insert(name, value);
     }
-    Ok(out)
+    out
 }
 
 fn normalize_images(mut images: Vec<Image>) -> Vec<Image> {
@@ -545,6 +578,11 @@ fn tokenize(html: &str) -> Vec<Token<'_>> {
             None
         };
         let Some(end) = end else {
+            if starts_tag {
+                // No `>` anywhere after this `<`, so no later `<` can close a tag either:
+                // the rest is text. Scanning on would make `<a<a<a…` quadratic.
+                break;
+            }
             i += 1;
             continue;
         };
@@ -727,6 +765,15 @@ mod tests {
     }
 
     #[test]
+    fn hostile_html_without_closing_brackets_is_linear() {
+        // 1 MB of tag starts that never close: each used to scan to the end of the input.
+        let hostile = "<a".repeat(512 * 1024);
+        assert_eq!(normalize_html(&hostile), hostile);
+        let mixed = format!("<p>x</p>{}", "<b <i ".repeat(150_000));
+        assert!(normalize_html(&mixed).starts_with("<p>x</p><b <i"));
+    }
+
+    #[test]
     fn html_combining_mark_after_tag_is_stable() {
         let input = "<p> \u{338}x</p>";
         let once = normalize_html(input);
@@ -885,22 +932,60 @@ mod tests {
 
     #[test]
     fn product_errors() {
-        let dup = product(
-            vec![variant(Some("ab"), &[]), variant(Some("AB"), &[])],
+        // Duplicates are dropped with a warning, never an error: the first one stays.
+        let mut first = variant(Some("ab"), &[]);
+        first.external_id = Some(ExternalId::new("1"));
+        let mut second = variant(Some("AB"), &[]);
+        second.external_id = Some(ExternalId::new("2"));
+        second.stock = Some(7);
+        let (n, warnings) = normalize_product_with_warnings(product(
+            vec![first, second, variant(Some("c"), &[])],
             vec![],
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(n.variants.len(), 2);
+        assert_eq!(n.variants[0].external_id, Some(ExternalId::new("1")));
+        assert_eq!(n.variants[0].stock, Some(1));
+        assert!(
+            warnings.contains(&NormalizeWarning::DroppedDuplicateVariant {
+                key: "sku:ab".into(),
+                external_id: Some(ExternalId::new("2")),
+            })
         );
-        assert!(matches!(
-            normalize_product(dup),
-            Err(NormalizeError::DuplicateVariant { .. })
-        ));
+        assert_eq!(normalize_product(n.clone()), Ok(n), "idempotent");
+
         let dup = product(
             vec![variant(None, &[("Color", "x"), ("color ", "y")])],
             vec![],
         );
-        assert!(matches!(
-            normalize_product(dup),
-            Err(NormalizeError::DuplicateOptionName { .. })
-        ));
+        let (n, warnings) = normalize_product_with_warnings(dup).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            n.variants[0].options.get("color").map(String::as_str),
+            Some("x")
+        );
+        assert!(
+            warnings.contains(&NormalizeWarning::DroppedDuplicateOption {
+                variant: "(no sku)".into(),
+                name: "color".into(),
+                value: "y".into(),
+            })
+        );
+        let mut attrs = product(vec![], vec![]);
+        attrs.attributes.insert("Material".into(), "wool".into());
+        attrs.attributes.insert("Material ".into(), "silk".into());
+        let (n, warnings) =
+            normalize_product_with_warnings(attrs).unwrap_or_else(|e| panic!("{e}"));
+        // ` Material ` (the fixture's, cotton) comes first in name order.
+        assert_eq!(
+            n.attributes.get("Material").map(String::as_str),
+            Some("cotton")
+        );
+        assert!(
+            warnings.contains(&NormalizeWarning::DroppedDuplicateAttribute {
+                name: "Material".into(),
+                value: "silk".into(),
+            })
+        );
         let mut negative = variant(Some("n"), &[]);
         negative.price = Some(dec("-1"));
         let err = normalize_product(product(vec![negative], vec![])).err();
