@@ -24,10 +24,21 @@ const SECRET_PARAMS: &[&str] = &[
 /// messages, and real credentials are long.
 const MIN_SECRET_LEN: usize = 6;
 
-#[derive(Debug, Clone, Default)]
+/// Masks secret query parameters and scrubs known secret values. It holds those values, so its
+/// `Debug` shows only how many it knows, never the values.
+#[derive(Clone, Default)]
 pub struct Redactor {
     extra_params: Vec<String>,
     values: Vec<String>,
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redactor")
+            .field("extra_params", &self.extra_params)
+            .field("secrets", &self.values.len())
+            .finish()
+    }
 }
 
 impl Redactor {
@@ -138,6 +149,18 @@ mod tests {
         );
         let v = r.json(serde_json::json!({"errors": ["token shpat_abcdef123 expired"]}));
         assert_eq!(v["errors"][0], "token [REDACTED] expired");
+    }
+
+    #[test]
+    fn debug_counts_secrets_without_showing_them() {
+        let r = Redactor::new()
+            .param("sig")
+            .secret("shpat_abcdef123")
+            .secret("cs_0123456789");
+        let text = format!("{r:?} {r:#?}");
+        assert!(!text.contains("shpat_abcdef123"), "{text}");
+        assert!(!text.contains("cs_0123456789"), "{text}");
+        assert!(text.contains("secrets: 2"), "{text}");
     }
 
     #[test]
