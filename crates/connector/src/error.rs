@@ -13,13 +13,19 @@ use thiserror::Error;
 pub enum ConnectorError {
     /// A failure that may go away by itself: timeout, connection reset, 5xx, a THROTTLED answer
     /// that outlived the client's retries.
-    #[error("{message}{}", if *.maybe_applied { " (the request may have been applied: look the record up before repeating it)" } else { "" })]
+    #[error("{message}{}{}",
+        if *.maybe_applied { " (the request may have been applied: look the record up before repeating it)" } else { "" },
+        match .retry_after { Some(d) => format!(" (retry after {:.1} s)", d.as_secs_f64()), None => String::new() })]
     Transient {
         message: String,
         /// The request reached the platform and failed in a way that does not say whether it
-        /// took effect (a create that timed out, a 5xx to a non-idempotent POST). The caller
-        /// must look the record up (by SKU) before repeating it, or it may create a duplicate.
+        /// took effect (a create that timed out, a 5xx to a non-idempotent POST), or it took
+        /// effect and its answer could not be read (a 2xx too large or cut off, or not the
+        /// expected JSON). The caller must look the record up (by SKU) before repeating it, or
+        /// it may create a duplicate.
         maybe_applied: bool,
+        /// How long the platform asked to wait (`Retry-After` on a 503 or 408), when it said.
+        retry_after: Option<Duration>,
     },
 
     /// The platform (or the client's own pacing) refused the request for now.
@@ -74,7 +80,39 @@ impl ConnectorError {
         Self::Transient {
             message: message.into(),
             maybe_applied: false,
+            retry_after: None,
         }
+    }
+
+    /// A failure after a non-idempotent request reached the platform, whose effect is unknown
+    /// (or known to have happened, with an answer that could not be read).
+    pub fn maybe_applied(message: impl Into<String>) -> Self {
+        Self::Transient {
+            message: message.into(),
+            maybe_applied: true,
+            retry_after: None,
+        }
+    }
+
+    /// Sets the wait hint of a `Transient` or `RateLimited`; other kinds are returned unchanged.
+    pub fn with_retry_after(mut self, hint: Option<Duration>) -> Self {
+        if let Self::Transient { retry_after, .. } | Self::RateLimited { retry_after, .. } =
+            &mut self
+        {
+            *retry_after = hint;
+        }
+        self
+    }
+
+    /// Whether the request may have taken effect on the platform (see `Transient`).
+    pub fn is_maybe_applied(&self) -> bool {
+        matches!(
+            self,
+            Self::Transient {
+                maybe_applied: true,
+                ..
+            }
+        )
     }
 
     pub fn fatal(message: impl Into<String>) -> Self {
@@ -160,10 +198,12 @@ impl ConnectorError {
         matches!(self, Self::Transient { .. } | Self::RateLimited { .. })
     }
 
-    /// How long the platform asked to wait, when it said.
+    /// How long the platform asked to wait, when it said (`Retry-After` on a 429, 503 or 408).
     pub fn retry_hint(&self) -> Option<Duration> {
         match self {
-            Self::RateLimited { retry_after, .. } => *retry_after,
+            Self::RateLimited { retry_after, .. } | Self::Transient { retry_after, .. } => {
+                *retry_after
+            }
             _ => None,
         }
     }
@@ -214,10 +254,22 @@ mod tests {
 
     #[test]
     fn maybe_applied_is_spelled_out() {
-        let e = ConnectorError::Transient {
-            message: "timed out".into(),
-            maybe_applied: true,
-        };
+        let e = ConnectorError::maybe_applied("timed out");
+        assert!(e.is_maybe_applied());
         assert!(e.to_string().contains("may have been applied"));
+        assert!(!ConnectorError::transient("reset").is_maybe_applied());
+        assert!(!ConnectorError::fatal("bug").is_maybe_applied());
+    }
+
+    #[test]
+    fn transient_carries_the_platforms_wait_hint() {
+        let e = ConnectorError::transient("503").with_retry_after(Some(Duration::from_secs(120)));
+        assert_eq!(e.retry_hint(), Some(Duration::from_secs(120)));
+        assert!(e.is_retryable());
+        assert!(e.to_string().contains("retry after 120.0 s"), "{e}");
+        assert_eq!(ConnectorError::transient("reset").retry_hint(), None);
+        // Kinds without a hint ignore it.
+        let e = ConnectorError::fatal("bug").with_retry_after(Some(Duration::from_secs(1)));
+        assert_eq!(e.retry_hint(), None);
     }
 }

@@ -13,7 +13,7 @@ use http::header::HeaderName;
 use serde_json::json;
 use tidemark_connector::ConnectorError;
 use tidemark_connector::http::{
-    ApiRequest, HttpClient, HttpClientConfig, Idempotency, Rate, RetryPolicy,
+    ApiRequest, HttpClient, HttpClientConfig, Idempotency, MAX_RETRY_AFTER, Rate, RetryPolicy,
 };
 use tidemark_core::PlatformKind;
 use url::Url;
@@ -160,6 +160,7 @@ async fn server_errors_are_retried_then_surface_as_transient() {
         ConnectorError::Transient {
             message,
             maybe_applied: false,
+            retry_after: None,
         } => {
             assert!(
                 message.contains("woocommerce GET /wp-json/wc/v3/products answered 502"),
@@ -295,6 +296,7 @@ async fn non_idempotent_post_is_not_retried_after_a_timeout() {
         ConnectorError::Transient {
             maybe_applied: true,
             message,
+            ..
         } => assert!(message.contains("timed out"), "{message}"),
         other => panic!("expected Transient with maybe_applied, got {other:?}"),
     }
@@ -390,6 +392,7 @@ async fn connection_refused_is_retried_even_for_creates() {
         ConnectorError::Transient {
             maybe_applied: false,
             message,
+            ..
         } => {
             assert!(message.contains("could not connect"), "{message}");
             assert!(!message.contains("cs_do_not_log_me"), "{message}");
@@ -740,4 +743,380 @@ async fn secrets_are_redacted_from_errors_and_logs() {
     }
     assert!(messages[0].contains("[REDACTED]"), "{}", messages[0]);
     let _ = std::io::stderr().flush();
+}
+
+/// A server that answers every connection with `answer`, raw, then hangs up; counts requests.
+async fn raw_server(answer: &'static [u8]) -> (Url, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut request = [0u8; 8192];
+            let _ = socket.read(&mut request).await;
+            let _ = socket.write_all(answer).await;
+            let _ = socket.shutdown().await;
+        }
+    });
+    (Url::parse(&format!("http://{addr}/")).unwrap(), seen)
+}
+
+fn assert_maybe_applied(err: &ConnectorError, says: &str) {
+    match err {
+        ConnectorError::Transient {
+            maybe_applied: true,
+            message,
+            ..
+        } => assert!(message.contains(says), "{message}"),
+        other => panic!("expected Transient with maybe_applied, got {other:?}"),
+    }
+    assert!(err.to_string().contains("may have been applied"), "{err}");
+}
+
+#[tokio::test]
+async fn an_oversized_answer_to_a_create_is_maybe_applied_not_fatal() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_body_string("x".repeat(4096)))
+        .mount(&server)
+        .await;
+    let mut config = config(&server);
+    config.max_body_bytes = 1024;
+    let client = HttpClient::new(config).unwrap();
+
+    let err = client
+        .send(
+            ApiRequest::post("products", Idempotency::NonIdempotent)
+                .json(&json!({"name": "T-Shirt", "sku": "TSHIRT-001"}))
+                .unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert_maybe_applied(&err, "1024-byte limit");
+    assert_eq!(requests_seen(&server).await, 1, "a create was repeated");
+
+    // The same answer to an idempotent request stays Fatal: asking again gets it again.
+    let err = client
+        .send(ApiRequest::post("graphql.json", Idempotency::Idempotent))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ConnectorError::Fatal { .. }), "{err:?}");
+    assert_eq!(requests_seen(&server).await, 2);
+}
+
+#[tokio::test]
+async fn an_oversized_chunked_answer_to_a_create_is_maybe_applied() {
+    // No Content-Length: the cap trips while streaming.
+    static ANSWER: std::sync::LazyLock<&'static [u8]> = std::sync::LazyLock::new(|| {
+        let mut answer =
+            b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                .to_vec();
+        for _ in 0..16 {
+            answer.extend_from_slice(b"200\r\n");
+            answer.extend_from_slice(&[b'x'; 512]);
+            answer.extend_from_slice(b"\r\n");
+        }
+        answer.extend_from_slice(b"0\r\n\r\n");
+        answer.leak()
+    });
+    let (base, seen) = raw_server(*ANSWER).await;
+    let mut config = HttpClientConfig::new(PlatformKind::Woocommerce, base);
+    config.max_body_bytes = 2048;
+    let err = HttpClient::new(config)
+        .unwrap()
+        .send(ApiRequest::post(
+            "products/batch",
+            Idempotency::NonIdempotent,
+        ))
+        .await
+        .unwrap_err();
+    assert_maybe_applied(&err, "2048-byte limit");
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_cut_off_answer_to_a_create_is_maybe_applied_and_not_repeated() {
+    // Promises 1000 bytes, sends 12 and hangs up.
+    let (base, seen) = raw_server(
+        b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"id\": 794,",
+    )
+    .await;
+    let mut config = HttpClientConfig::new(PlatformKind::Woocommerce, base);
+    config.retry = RetryPolicy {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(50),
+        max_retry_after: Duration::from_secs(5),
+    };
+    let client = HttpClient::new(config).unwrap();
+    let err = client
+        .send(ApiRequest::post("products", Idempotency::NonIdempotent))
+        .await
+        .unwrap_err();
+    assert_maybe_applied(&err, "failed");
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    // A read is simply retried.
+    let err = client.send(ApiRequest::get("products")).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ConnectorError::Transient {
+                maybe_applied: false,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 1 + 3);
+}
+
+#[tokio::test]
+async fn an_undecodable_answer_to_a_create_is_maybe_applied() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_body_string("<html>Created</html>"))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("<html>maintenance</html>"))
+        .mount(&server)
+        .await;
+    let client = client(&server);
+
+    let err = client
+        .send_json::<serde_json::Value>(ApiRequest::post("products", Idempotency::NonIdempotent))
+        .await
+        .unwrap_err();
+    assert_maybe_applied(&err, "not the expected JSON");
+    assert_eq!(requests_seen(&server).await, 1);
+
+    let err = client
+        .send_json::<serde_json::Value>(ApiRequest::get("products"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ConnectorError::Fatal { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_transient_verdict_on_a_2xx_write_is_maybe_applied() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "errors": [{"message": "Internal error", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]
+        })))
+        .mount(&server)
+        .await;
+    let err = client(&server)
+        .send(
+            ApiRequest::post("graphql.json", Idempotency::NonIdempotent)
+                .inspect(|_| Err(ConnectorError::transient("INTERNAL_SERVER_ERROR"))),
+        )
+        .await
+        .unwrap_err();
+    assert_maybe_applied(&err, "INTERNAL_SERVER_ERROR");
+    assert_eq!(requests_seen(&server).await, 1);
+}
+
+#[tokio::test]
+async fn retry_after_on_a_503_longer_than_the_cap_stays_on_the_error() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(503).insert_header("Retry-After", "3600"))
+        .mount(&server)
+        .await;
+    let start = Instant::now();
+    let err = client(&server)
+        .send(ApiRequest::get("products"))
+        .await
+        .unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(1));
+    assert!(
+        matches!(
+            err,
+            ConnectorError::Transient {
+                maybe_applied: false,
+                retry_after: Some(_),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.retry_hint(), Some(Duration::from_secs(3600)));
+    assert_eq!(requests_seen(&server).await, 1);
+}
+
+#[tokio::test]
+async fn retry_after_on_a_5xx_to_a_create_is_kept_though_not_retried() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503).insert_header("Retry-After", "2"))
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(408).insert_header("Retry-After", "7200"))
+        .mount(&server)
+        .await;
+    let client = client(&server);
+
+    let err = client
+        .send(ApiRequest::post("products", Idempotency::NonIdempotent))
+        .await
+        .unwrap_err();
+    assert!(err.is_maybe_applied(), "{err:?}");
+    assert_eq!(err.retry_hint(), Some(Duration::from_secs(2)));
+    assert_eq!(requests_seen(&server).await, 1);
+
+    let err = client
+        .send(ApiRequest::put("products/794"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ConnectorError::Transient { .. }), "{err:?}");
+    assert_eq!(err.retry_hint(), Some(Duration::from_secs(7200)));
+    assert_eq!(requests_seen(&server).await, 2);
+}
+
+#[tokio::test]
+async fn retry_after_on_a_503_is_waited_out_then_succeeds() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(503).insert_header("Retry-After", "1"))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&server)
+        .await;
+    let start = Instant::now();
+    client(&server)
+        .send(ApiRequest::get("products"))
+        .await
+        .unwrap();
+    assert!(start.elapsed() >= Duration::from_secs(1));
+    assert_eq!(requests_seen(&server).await, 2);
+}
+
+#[tokio::test]
+async fn absurd_retry_after_values_are_clamped_not_panicking() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/wp-json/wc/v3/products"))
+        .respond_with(
+            ResponseTemplate::new(429).insert_header("Retry-After", "18446744073709551615"),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/wp-json/wc/v3/orders"))
+        .respond_with(ResponseTemplate::new(503).insert_header("Retry-After", "1e308"))
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    let err = client.send(ApiRequest::get("products")).await.unwrap_err();
+    assert_eq!(err.retry_hint(), Some(MAX_RETRY_AFTER));
+    let err = client.send(ApiRequest::get("orders")).await.unwrap_err();
+    assert_eq!(err.retry_hint(), Some(MAX_RETRY_AFTER));
+    assert!(SystemTime::now().checked_add(MAX_RETRY_AFTER).is_some());
+}
+
+#[tokio::test]
+async fn debug_of_a_configured_client_shows_no_secret() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("set-cookie", "session=cookie_value_42")
+                .set_body_json(json!({"access_token": "APP_USR-new_token_42"})),
+        )
+        .mount(&server)
+        .await;
+    let mut config = HttpClientConfig::new(
+        PlatformKind::Woocommerce,
+        Url::parse(&format!(
+            "http://ck_user_value_42:cs_pass_value_42@{}/wp-json/wc/v3/",
+            server.address()
+        ))
+        .unwrap(),
+    )
+    .secret_header(
+        HeaderName::from_static("x-shopify-access-token"),
+        "shpat_token_value_42",
+    )
+    .unwrap()
+    .secret_header(
+        http::header::AUTHORIZATION,
+        "Basic Y2tfdmFsdWVfNDI6Y3NfdmFsdWVfNDI=",
+    )
+    .unwrap();
+    config.redactor.add_secret("cs_secret_value_42");
+    config.redactor.add_secret("cs_pass_value_42");
+    config.rate = Some(Rate::per_second(5.0));
+    // A header inserted by hand, not marked sensitive, is still not shown.
+    config.default_headers.insert(
+        HeaderName::from_static("x-api-key"),
+        http::HeaderValue::from_static("plain_key_value_42"),
+    );
+    let client = HttpClient::new(config.clone()).unwrap();
+
+    let request = ApiRequest::post(
+        "https://auth.example/oauth/token?client_secret=client_secret_value_42",
+        Idempotency::NonIdempotent,
+    )
+    .bearer_auth("bearer_value_42")
+    .unwrap()
+    .form(&[("refresh_token", "refresh_value_42")]);
+    let answer = client
+        .send(ApiRequest::post("token", Idempotency::NonIdempotent))
+        .await
+        .unwrap();
+
+    let text = format!(
+        "{config:?}\n{config:#?}\n{client:?}\n{client:#?}\n{request:?}\n{answer:?}\n{:?}",
+        config.redactor
+    );
+    for secret in [
+        "shpat_token_value_42",
+        "Y2tfdmFsdWVfNDI6Y3NfdmFsdWVfNDI=",
+        "cs_secret_value_42",
+        "cs_pass_value_42",
+        "plain_key_value_42",
+        "bearer_value_42",
+        "client_secret_value_42",
+        "refresh_value_42",
+        "cookie_value_42",
+        "new_token_42",
+    ] {
+        assert!(!text.contains(secret), "{secret} leaked into:\n{text}");
+    }
+    // What is shown is still useful.
+    for shown in [
+        "x-shopify-access-token",
+        "authorization",
+        "secrets: 4",
+        "woocommerce",
+        "body_bytes",
+    ] {
+        assert!(text.contains(shown), "no {shown} in:\n{text}");
+    }
+}
+
+#[test]
+fn an_invalid_configured_rate_is_refused() {
+    let mut config = HttpClientConfig::new(
+        PlatformKind::Mercadolibre,
+        Url::parse("https://api.mercadolibre.com/").unwrap(),
+    );
+    for bad in [0.0, -5.0, f64::NAN, f64::INFINITY] {
+        config.rate = Some(Rate::per_second(bad));
+        let err = HttpClient::new(config.clone()).unwrap_err();
+        assert!(matches!(err, ConnectorError::Fatal { .. }), "{err:?}");
+    }
+    config.rate = Some(Rate::per_second(1e-300));
+    HttpClient::new(config).unwrap();
 }

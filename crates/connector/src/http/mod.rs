@@ -8,7 +8,13 @@
 //! - Timeouts, broken bodies and 5xx are retried only for requests declared idempotent. For the
 //!   others the outcome is unknown, so they surface at once as
 //!   `Transient { maybe_applied: true }` and the caller looks the record up before repeating.
+//! - A 2xx answer to a non-idempotent request that cannot be read (over the body cap, cut off,
+//!   not the expected JSON) is also `Transient { maybe_applied: true }`: the write took effect,
+//!   and repeating it blindly would duplicate it. For idempotent requests an oversized or
+//!   undecodable answer is `Fatal` (asking again gets the same answer).
 //! - Other 4xx are never retried.
+//! - A `Retry-After` hint on a 429, 503 or 408 is kept on the error (`retry_hint()`) whenever
+//!   the client gives up, so the caller can reschedule by it.
 
 mod error_body;
 mod pacer;
@@ -30,15 +36,19 @@ use url::Url;
 use crate::error::ConnectorError;
 
 pub use error_body::{PlatformError, field_path, parse_error_body};
-pub use pacer::{Budget, Pacer, Rate};
+pub use pacer::{
+    Budget, InvalidRate, MAX_BURST, MAX_PER_SECOND, MIN_PER_SECOND, Pacer, Rate, cost_units,
+};
 pub use redact::{REDACTED, Redactor};
-pub use retry::{RetryPolicy, parse_retry_after};
+pub use retry::{MAX_RETRY_AFTER, RetryPolicy, parse_retry_after};
 
 /// Error bodies are read only this far: they are for messages, not data.
 const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 
 /// How one connection's client behaves.
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` leaves out header values and secrets (see [`Redactor`]).
+#[derive(Clone)]
 pub struct HttpClientConfig {
     pub platform: PlatformKind,
     /// Relative request targets are joined to this.
@@ -92,9 +102,35 @@ impl HttpClientConfig {
     }
 }
 
+impl fmt::Debug for HttpClientConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Default headers carry credentials: only their names are shown.
+        let header_names: Vec<&str> = self
+            .default_headers
+            .keys()
+            .map(HeaderName::as_str)
+            .collect();
+        f.debug_struct("HttpClientConfig")
+            .field("platform", &self.platform)
+            .field("base_url", &self.redactor.url(&self.base_url))
+            .field("connect_timeout", &self.connect_timeout)
+            .field("read_timeout", &self.read_timeout)
+            .field("total_timeout", &self.total_timeout)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("retry", &self.retry)
+            .field("rate", &self.rate)
+            .field("user_agent", &self.user_agent)
+            .field("default_headers", &header_names)
+            .field("redactor", &self.redactor)
+            .finish()
+    }
+}
+
 /// Checks an answer the platform gave with a 2xx status. Shopify answers THROTTLED with HTTP
 /// 200, so its connector returns `RateLimited` from here to have the client retry it like a 429
-/// (and may feed `throttleStatus` into the pacer on the way).
+/// (and may feed `throttleStatus` into the pacer on the way). A `Transient` it returns for a
+/// non-idempotent request is reported with `maybe_applied`: the platform answered 2xx, so the
+/// write may have taken effect.
 pub type Inspector = Arc<dyn Fn(&ApiResponse) -> Result<(), ConnectorError> + Send + Sync>;
 
 /// One logical request; the client may send it several times.
@@ -118,7 +154,7 @@ impl fmt::Debug for ApiRequest {
         // Headers and body may hold credentials: never printed.
         f.debug_struct("ApiRequest")
             .field("method", &self.method)
-            .field("target", &self.target)
+            .field("target", &self.scrubbed_target())
             .field("idempotent", &self.idempotent)
             .field("cost", &self.cost)
             .finish_non_exhaustive()
@@ -264,30 +300,70 @@ impl ApiRequest {
         &self.method
     }
 
+    /// The target with this request's own secrets scrubbed and, for an absolute URL, secret
+    /// query values and any password masked.
+    fn scrubbed_target(&self) -> String {
+        let mut redactor = Redactor::new();
+        for secret in &self.secrets {
+            redactor.add_secret(secret);
+        }
+        match Url::parse(&self.target) {
+            Ok(url) => redactor.url(&url),
+            Err(_) => redactor.text(&self.target),
+        }
+    }
+
     pub fn is_idempotent(&self) -> bool {
         self.idempotent
     }
 }
 
 /// A successful (2xx) answer, body read in full.
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` shows the status, the description, header names and the body's length only: an
+/// answer may carry credentials (an OAuth token response, a `Set-Cookie`).
+#[derive(Clone)]
 pub struct ApiResponse {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
     /// "shopify POST /admin/api/2025-01/graphql.json", for messages.
     pub description: String,
+    /// Whether the request was declared idempotent. Decides how an answer that does not decode
+    /// is reported: `Fatal` for an idempotent request, `Transient { maybe_applied: true }` for
+    /// a write, which took effect even though its answer is unreadable.
+    pub idempotent: bool,
+}
+
+impl fmt::Debug for ApiResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let header_names: Vec<&str> = self.headers.keys().map(HeaderName::as_str).collect();
+        f.debug_struct("ApiResponse")
+            .field("status", &self.status)
+            .field("description", &self.description)
+            .field("headers", &header_names)
+            .field("body_bytes", &self.body.len())
+            .field("idempotent", &self.idempotent)
+            .finish()
+    }
 }
 
 impl ApiResponse {
-    /// The body as JSON; `Fatal` (with what was expected) when it is not.
+    /// The body as JSON. When it is not: `Fatal` (with what was expected) for an idempotent
+    /// request; `Transient { maybe_applied: true }` for a non-idempotent one, whose effect
+    /// happened and must be looked up before the write is repeated.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ConnectorError> {
         serde_json::from_slice(&self.body).map_err(|e| {
-            ConnectorError::fatal(format!(
+            let message = format!(
                 "{} answered {} with a body that is not the expected JSON: {e}",
                 self.description,
                 self.status.as_u16()
-            ))
+            );
+            if self.idempotent {
+                ConnectorError::fatal(message)
+            } else {
+                ConnectorError::maybe_applied(message)
+            }
         })
     }
 
@@ -297,17 +373,31 @@ impl ApiResponse {
 }
 
 /// A connection's HTTP client. Cheap to clone; clones share the connection pool and the pacer.
-#[derive(Debug, Clone)]
+/// Its `Debug` is its config's, which leaves credentials out.
+#[derive(Clone)]
 pub struct HttpClient {
     inner: reqwest::Client,
     config: Arc<HttpClientConfig>,
     pacer: Arc<Pacer>,
 }
 
+impl fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("config", &self.config)
+            .field("pacer", &self.pacer)
+            .finish_non_exhaustive()
+    }
+}
+
 impl HttpClient {
+    /// A client with its own pacer; `Fatal` when the configured rate is not a finite
+    /// positive number.
     pub fn new(config: HttpClientConfig) -> Result<Self, ConnectorError> {
         let pacer = Arc::new(match config.rate {
-            Some(rate) => Pacer::new(rate),
+            Some(rate) => Pacer::new(rate).map_err(|e| {
+                ConnectorError::fatal(format!("{} client configuration: {e}", config.platform))
+            })?,
             None => Pacer::unlimited(),
         });
         Self::with_pacer(config, pacer)
@@ -432,7 +522,7 @@ enum Failure {
     Connect(String),
     /// The request may have reached the platform: retry only idempotent requests.
     Ambiguous(String),
-    /// The answer exceeded the body cap.
+    /// A 2xx answer exceeded the body cap.
     TooLarge { limit: usize },
     /// The request's inspector refused a 2xx answer.
     Inspected(ConnectorError),
@@ -475,7 +565,7 @@ impl Call<'_> {
                 Some(hint) => {
                     // Every request of the connection waits, not only this one.
                     self.client.pacer.pause_for(hint);
-                    hint + small_jitter(hint)
+                    hint.saturating_add(small_jitter(hint))
                 }
                 None => policy.backoff(attempt),
             };
@@ -527,17 +617,23 @@ impl Call<'_> {
             .max_body_bytes
             .unwrap_or(self.client.config.max_body_bytes);
         let headers = response.headers().clone();
+        // The platform answered 2xx: from here on the request took effect, so no failure
+        // is a connect failure (which would be retried whatever the request).
         let body = read_body(&mut response, limit, false)
             .await
             .map_err(|e| match e {
                 BodyError::TooLarge => Failure::TooLarge { limit },
-                BodyError::Read(e) => self.transport(e),
+                BodyError::Read(e) => match self.transport(e) {
+                    Failure::Connect(text) => Failure::Ambiguous(text),
+                    other => other,
+                },
             })?;
         let answer = ApiResponse {
             status,
             headers,
             body,
             description: self.what.clone(),
+            idempotent: self.request.idempotent,
         };
         if let Some(inspect) = &self.request.inspector {
             inspect(&answer).map_err(Failure::Inspected)?;
@@ -579,22 +675,31 @@ impl Call<'_> {
                 ConnectorError::Transient {
                     message: format!("{what} failed: {text}"),
                     maybe_applied: !idempotent,
+                    retry_after: None,
                 },
                 idempotent,
                 None,
             ),
-            Failure::TooLarge { limit } => (
-                ConnectorError::fatal(format!(
-                    "{what} answered with a body over the {limit}-byte limit"
-                )),
-                false,
-                None,
-            ),
-            Failure::Inspected(error) => {
+            Failure::TooLarge { limit } => {
+                let message = format!("{what} answered with a body over the {limit}-byte limit");
+                let error = if idempotent {
+                    // Asking again gets the same answer.
+                    ConnectorError::fatal(message)
+                } else {
+                    // The write took effect; only its answer is lost.
+                    ConnectorError::maybe_applied(message)
+                };
+                (error, false, None)
+            }
+            Failure::Inspected(mut error) => {
                 let hint = error.retry_hint();
-                let retry = match &error {
+                let retry = match &mut error {
                     ConnectorError::RateLimited { .. } => true,
-                    ConnectorError::Transient { .. } => idempotent,
+                    ConnectorError::Transient { maybe_applied, .. } => {
+                        // A 2xx came back: a write may have taken effect.
+                        *maybe_applied |= !idempotent;
+                        idempotent
+                    }
                     _ => false,
                 };
                 (error.context(what), retry, hint)
@@ -639,19 +744,13 @@ impl Call<'_> {
                 true,
                 retry_after,
             ),
-            // A request timeout is a timeout: ambiguous for writes.
-            408 => (
+            // A request timeout is a timeout: ambiguous for writes. The hint stays on the error
+            // for when the client gives up (too long to wait, or a write it must not repeat).
+            408 | 500..=599 => (
                 ConnectorError::Transient {
                     message: with_words(&answered),
                     maybe_applied: !idempotent,
-                },
-                idempotent,
-                retry_after,
-            ),
-            500..=599 => (
-                ConnectorError::Transient {
-                    message: with_words(&answered),
-                    maybe_applied: !idempotent,
+                    retry_after,
                 },
                 idempotent,
                 retry_after,

@@ -55,19 +55,35 @@ impl RetryPolicy {
     }
 }
 
+/// The longest wait a `Retry-After` is read as; longer hints are lowered to it, so a caller
+/// can add any hint to a clock without overflow. Thirty days is far beyond any real platform
+/// throttle (Shopify's longest lasts a day).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(30 * 86_400);
+
 /// Reads a `Retry-After` value: delta-seconds (`120`) or an HTTP-date
-/// (`Wed, 21 Oct 2015 07:28:00 GMT`), relative to `now`. A date in the past means "now".
+/// (`Wed, 21 Oct 2015 07:28:00 GMT`), relative to `now`. A date in the past means "now"; a
+/// wait beyond [`MAX_RETRY_AFTER`] is lowered to it; anything else (negative, NaN, garbage) is
+/// `None`. Never panics.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+        return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
     }
-    // Some gateways send fractional seconds.
+    // Some gateways send fractional seconds. `+inf`, `NaN` and negatives are not waits; a
+    // finite value too large for a `Duration` is simply long.
     if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(1e9)));
+        if !(secs.is_finite() && secs >= 0.0) {
+            return None;
+        }
+        let wait = Duration::try_from_secs_f64(secs).unwrap_or(MAX_RETRY_AFTER);
+        return Some(wait.min(MAX_RETRY_AFTER));
     }
     let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    Some(
+        at.duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_RETRY_AFTER),
+    )
 }
 
 #[cfg(test)]
@@ -92,6 +108,32 @@ mod tests {
         );
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-1", now), None);
+    }
+
+    #[test]
+    fn absurd_retry_after_values_neither_panic_nor_overflow() {
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
+        for huge in [
+            "18446744073709551615",
+            "99999999999999999999999999",
+            "1e300",
+            "1.7976931348623157e308",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+        ] {
+            assert_eq!(
+                parse_retry_after(huge, now),
+                Some(MAX_RETRY_AFTER),
+                "{huge}"
+            );
+        }
+        for junk in ["NaN", "inf", "-inf", "-0.5", "1e400", "-1e-300", ""] {
+            assert_eq!(parse_retry_after(junk, now), None, "{junk}");
+        }
+        assert_eq!(parse_retry_after("1e-300", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("-0", now), Some(Duration::ZERO));
+        // Whatever was read, adding it to a clock cannot overflow.
+        let far = parse_retry_after("18446744073709551615", now).unwrap();
+        assert!(now.checked_add(far).is_some());
     }
 
     #[test]
