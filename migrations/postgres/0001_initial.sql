@@ -67,6 +67,8 @@ CREATE TABLE products (
     content TEXT NOT NULL,
     content_hash TEXT NOT NULL,
     field_times TEXT NOT NULL,
+    -- Optimistic concurrency: every update checks and bumps it.
+    revision BIGINT NOT NULL DEFAULT 1,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );
@@ -122,6 +124,8 @@ CREATE TABLE orders (
     content TEXT NOT NULL,
     content_hash TEXT NOT NULL,
     field_times TEXT NOT NULL,
+    -- Optimistic concurrency: every update checks and bumps it.
+    revision BIGINT NOT NULL DEFAULT 1,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     UNIQUE (account_id, origin_connection_id, number)

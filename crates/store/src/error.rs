@@ -22,6 +22,14 @@ pub enum ConflictKind {
         internal_key: String,
         bound_to_external_id: ExternalId,
     },
+    /// An optimistic-concurrency check failed: the record changed since it was read at
+    /// `expected_revision`. Re-read it and re-apply the change.
+    StaleRecord {
+        kind: RecordKind,
+        id: i64,
+        expected_revision: i64,
+        current_revision: i64,
+    },
     /// Any other unique constraint (a connection name, a variant SKU inside one product, …).
     Unique { detail: String },
 }
@@ -58,6 +66,17 @@ impl std::fmt::Display for ConflictKind {
                  {bound_to_external_id} on connection {connection}",
                 kind.as_str(),
                 if internal_key.is_empty() { "" } else { "/" }
+            ),
+            ConflictKind::StaleRecord {
+                kind,
+                id,
+                expected_revision,
+                current_revision,
+            } => write!(
+                f,
+                "{} {id} changed since it was read (revision {current_revision}, not \
+                 {expected_revision}); re-read and re-apply",
+                kind.as_str()
             ),
             ConflictKind::Unique { detail } => f.write_str(detail),
         }
@@ -120,6 +139,17 @@ impl StoreError {
             entity,
             id: id.to_string(),
         }
+    }
+
+    /// True for a [`StoreError::Conflict`] of kind [`ConflictKind::StaleRecord`].
+    pub fn is_stale(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Conflict {
+                kind: ConflictKind::StaleRecord { .. },
+                ..
+            }
+        )
     }
 
     /// True for a [`StoreError::Conflict`].

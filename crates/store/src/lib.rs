@@ -22,7 +22,11 @@
 //!   binding created at or after its generation started is never a sweep candidate.
 //! - `products` (content JSON, content hash, field times, plus the filterable product
 //!   columns), `product_variants` and `product_images` (the filterable variant and image
-//!   columns; UNIQUE (product, sku) and (product, image hash)), `orders`.
+//!   columns; UNIQUE (product, sku) and (product, image hash)), `orders`. Products and
+//!   orders carry a `revision`: reads return it ([`Versioned`]), updates name the revision
+//!   they were computed from and are refused with `Conflict { kind: StaleRecord }` when
+//!   another writer got there first (optimistic concurrency; the engine re-reads and
+//!   re-applies).
 //! - `bindings`: UNIQUE (connection, kind, external id) and UNIQUE (connection, kind,
 //!   internal id, internal key); `snapshots` keyed by the binding (cascade on unbind), with
 //!   the platform status and category for the set filters.

@@ -25,6 +25,35 @@ pub struct ApiToken {
     pub last_used_at: Option<Timestamp>,
 }
 
+/// A canonical record with the revision it was read at. Updates name the revision they
+/// were computed from and are refused (`Conflict { kind: StaleRecord }`) when another writer
+/// changed the record since: the caller re-reads and re-applies. Derefs to the record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Versioned<T> {
+    pub record: T,
+    pub revision: i64,
+}
+
+impl<T> Versioned<T> {
+    pub fn into_inner(self) -> T {
+        self.record
+    }
+}
+
+impl<T> std::ops::Deref for Versioned<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.record
+    }
+}
+
+impl<T> std::ops::DerefMut for Versioned<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.record
+    }
+}
+
 /// A freshly created token: the plaintext is shown once and never stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewApiToken {

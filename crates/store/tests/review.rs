@@ -7,12 +7,14 @@
 mod common;
 mod fixtures;
 
+use std::collections::BTreeMap;
+
 use fixtures::*;
 use tidemark_core::{
     Binding, ConnectionId, ExternalId, Field, PendingOp, PlatformKind, ProductId, RecordContent,
     RecordKind, RecordRef, ScanKind, Snapshot, Timestamp,
 };
-use tidemark_store::InsertCompletion;
+use tidemark_store::{ConflictKind, InsertCompletion, StoreError};
 
 fn binding(connection: ConnectionId, kind: RecordKind, ext: &str, internal: i64) -> Binding {
     Binding {
@@ -136,5 +138,53 @@ store_test! {
         let p3 = RecordRef::Product(ProductId(3));
         let row = store.enqueue_pending_change(shop.id, p3, &PendingOp::Insert, at(1)).await.unwrap();
         assert_eq!(row.change.op, PendingOp::Insert);
+    }
+}
+
+store_test! {
+    async fn stale_updates_are_refused(store) {
+        let acme = account(&store, "Acme").await;
+        let ml = connection(&store, acme, "ML", PlatformKind::Mercadolibre).await;
+        let created = store.create_product(acme, &realistic(1), hash(1), &BTreeMap::new(), at(0)).await.unwrap();
+        assert_eq!(created.revision, 1);
+        // Two fetches read the same version on different connections.
+        let mut first = store.get_product(acme, created.id).await.unwrap().unwrap();
+        let mut second = store.get_product(acme, created.id).await.unwrap().unwrap();
+        first.content.variants[0].stock = Some(4);
+        second.content.variants[0].stock = Some(9);
+        let new_revision = store.update_product(&first, hash(2), first.revision).await.unwrap();
+        assert_eq!(new_revision, 2);
+        // The second writer is refused and nothing of it is written, also inside a transaction,
+        // which stays usable.
+        let mut tx = store.begin().await.unwrap();
+        let err = tx.update_product(&second, hash(3), second.revision).await.unwrap_err();
+        assert!(err.is_stale(), "{err}");
+        assert!(matches!(
+            &err,
+            StoreError::Conflict { kind: ConflictKind::StaleRecord { expected_revision: 1, current_revision: 2, .. }, .. }
+        ));
+        let reread = tx.get_product(acme, created.id).await.unwrap().unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(reread.content.variants[0].stock, Some(4));
+        assert_eq!(store.product_content_hash(acme, created.id).await.unwrap(), Some(hash(2)));
+        // Re-read and re-apply succeeds.
+        let mut retry = store.get_product(acme, created.id).await.unwrap().unwrap();
+        retry.content.variants[0].stock = Some(7);
+        assert_eq!(store.update_product(&retry, hash(4), retry.revision).await.unwrap(), 3);
+
+        // Orders likewise.
+        let order_row = store.create_order(acme, ml.id, &order("1001", at(0)), hash(5), &BTreeMap::new(), at(0)).await.unwrap();
+        let mut a = order_row.clone();
+        let mut b = order_row.clone();
+        a.content.status = tidemark_core::OrderStatus::Completed;
+        b.content.status = tidemark_core::OrderStatus::Cancelled;
+        assert_eq!(store.update_order(&a, hash(6), a.revision).await.unwrap(), 2);
+        assert!(store.update_order(&b, hash(7), b.revision).await.unwrap_err().is_stale());
+        let stored = store.get_order(acme, order_row.id).await.unwrap().unwrap();
+        assert_eq!((stored.content.status, stored.revision), (tidemark_core::OrderStatus::Completed, 2));
+        // A missing record is NotFound, not stale.
+        let mut missing = stored.clone();
+        missing.id = tidemark_core::OrderId(999_999);
+        assert!(matches!(store.update_order(&missing, hash(8), 1).await, Err(StoreError::NotFound { .. })));
     }
 }

@@ -163,9 +163,9 @@ store_test! {
         changed.content.title = "Renamed".to_owned();
         changed.content.variants.truncate(1);
         changed.updated_at = Timestamp(T0.0 + 5);
-        store.update_product(&changed, hash(78)).await.unwrap();
+        assert_eq!(store.update_product(&changed, hash(78), changed.revision).await.unwrap(), 2);
         let got = store.get_product(acme, created.id).await.unwrap().unwrap();
-        assert_eq!(got, changed);
+        assert_eq!((&got.record, got.revision), (&changed.record, 2));
         assert_eq!(store.product_content_hash(acme, created.id).await.unwrap(), Some(hash(78)));
         assert_eq!(
             store.match_candidates(acme, &[Sku("SKU-7-M".to_owned())], &[]).await.unwrap(),
@@ -176,7 +176,7 @@ store_test! {
         // An update in the wrong account is NotFound.
         let mut foreign = changed.clone();
         foreign.account = other;
-        assert!(matches!(store.update_product(&foreign, hash(1)).await, Err(StoreError::NotFound { .. })));
+        assert!(matches!(store.update_product(&foreign, hash(1), 2).await, Err(StoreError::NotFound { .. })));
 
         // Match candidates: SKU (product or variant level) first, barcode only if no SKU matched.
         let second = store.create_product(acme, &realistic(8), hash(88), &BTreeMap::new(), T0).await.unwrap();
@@ -223,7 +223,7 @@ store_test! {
         let mut broken_update = good.clone();
         broken_update.content.images = vec![image(5), image(5)];
         broken_update.content.title = "Should not stick".to_owned();
-        assert!(tx.update_product(&broken_update, hash(4)).await.unwrap_err().is_conflict());
+        assert!(tx.update_product(&broken_update, hash(4), good.revision).await.unwrap_err().is_conflict());
         tx.commit().await.unwrap();
         assert_eq!(store.count_products(acme).await.unwrap(), 1);
         let stored = store.get_product(acme, good.id).await.unwrap().unwrap();
@@ -288,7 +288,8 @@ store_test! {
         shipped.content.status = tidemark_core::OrderStatus::Completed;
         shipped.field_times.insert(Field::Shipments, Timestamp(T0.0 + 9));
         shipped.updated_at = Timestamp(T0.0 + 10);
-        store.update_order(&shipped, hash(6)).await.unwrap();
+        assert_eq!(store.update_order(&shipped, hash(6), shipped.revision).await.unwrap(), 2);
+        shipped.revision = 2;
         assert_eq!(store.get_order(acme, created.id).await.unwrap(), Some(shipped));
     }
 }

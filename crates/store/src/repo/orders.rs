@@ -4,12 +4,13 @@ use std::collections::BTreeMap;
 
 use tidemark_core::{
     AccountId, CanonicalOrder, ConnectionId, ContentHash, Field, OrderId, OrderStatus,
-    PaymentStatus, SalesOrder, Timestamp,
+    PaymentStatus, RecordKind, SalesOrder, Timestamp,
 };
 
 use super::{from_json, to_json, ts};
 use crate::error::db_err;
-use crate::{Db, StoreError, repository, with_db};
+use crate::repo::products::stale_or_missing;
+use crate::{ConflictKind, Db, StoreError, Versioned, repository, with_db};
 
 pub(crate) fn order_status_str(status: OrderStatus) -> &'static str {
     match status {
@@ -41,27 +42,31 @@ struct OrderRow {
     origin_connection_id: i64,
     content: String,
     field_times: String,
+    revision: i64,
     created_at: i64,
     updated_at: i64,
 }
 
 impl OrderRow {
-    fn into_order(self) -> Result<CanonicalOrder, StoreError> {
+    fn into_order(self) -> Result<Versioned<CanonicalOrder>, StoreError> {
         let row = format!("id {}", self.id);
-        Ok(CanonicalOrder {
-            id: OrderId(self.id),
-            account: AccountId(self.account_id),
-            origin: ConnectionId(self.origin_connection_id),
-            content: from_json("orders", &row, "content", &self.content)?,
-            field_times: from_json("orders", &row, "field_times", &self.field_times)?,
-            created_at: ts(self.created_at),
-            updated_at: ts(self.updated_at),
+        Ok(Versioned {
+            record: CanonicalOrder {
+                id: OrderId(self.id),
+                account: AccountId(self.account_id),
+                origin: ConnectionId(self.origin_connection_id),
+                content: from_json("orders", &row, "content", &self.content)?,
+                field_times: from_json("orders", &row, "field_times", &self.field_times)?,
+                created_at: ts(self.created_at),
+                updated_at: ts(self.updated_at),
+            },
+            revision: self.revision,
         })
     }
 }
 
 const SELECT: &str = "SELECT id, account_id, origin_connection_id, content, field_times, \
-                      created_at, updated_at FROM orders ";
+                      revision, created_at, updated_at FROM orders ";
 
 impl Db<'_> {
     pub(crate) async fn create_order(
@@ -72,14 +77,16 @@ impl Db<'_> {
         content_hash: ContentHash,
         field_times: &BTreeMap<Field, Timestamp>,
         now: Timestamp,
-    ) -> Result<CanonicalOrder, StoreError> {
+    ) -> Result<Versioned<CanonicalOrder>, StoreError> {
         let json = to_json("create order", content)?;
         let times = to_json("create order", field_times)?;
-        let id: i64 = with_db!(self, |c| sqlx::query_scalar(
+        // ON CONFLICT DO NOTHING: a known number is answered without a database error, so a
+        // caller's PostgreSQL transaction stays usable.
+        let id: Option<i64> = with_db!(self, |c| sqlx::query_scalar(
             "INSERT INTO orders (account_id, origin_connection_id, number, placed_at, status, \
              payment_status, currency, total, content, content_hash, field_times, created_at, \
              updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
-             RETURNING id"
+             ON CONFLICT (account_id, origin_connection_id, number) DO NOTHING RETURNING id"
         )
         .bind(account.0)
         .bind(origin.0)
@@ -93,17 +100,31 @@ impl Db<'_> {
         .bind(content_hash.to_hex())
         .bind(&times)
         .bind(now.0)
-        .fetch_one(&mut *c)
+        .fetch_optional(&mut *c)
         .await)
         .map_err(db_err("orders", "create"))?;
-        Ok(CanonicalOrder {
-            id: OrderId(id),
-            account,
-            origin,
-            content: content.clone(),
-            field_times: field_times.clone(),
-            created_at: now,
-            updated_at: now,
+        let Some(id) = id else {
+            return Err(StoreError::Conflict {
+                table: "orders",
+                kind: ConflictKind::Unique {
+                    detail: format!(
+                        "order number {:?} from connection {origin} is already known",
+                        content.number
+                    ),
+                },
+            });
+        };
+        Ok(Versioned {
+            record: CanonicalOrder {
+                id: OrderId(id),
+                account,
+                origin,
+                content: content.clone(),
+                field_times: field_times.clone(),
+                created_at: now,
+                updated_at: now,
+            },
+            revision: 1,
         })
     }
 
@@ -111,14 +132,16 @@ impl Db<'_> {
         &mut self,
         order: &CanonicalOrder,
         content_hash: ContentHash,
-    ) -> Result<(), StoreError> {
+        expected_revision: i64,
+    ) -> Result<i64, StoreError> {
         let content = &order.content;
         let json = to_json("update order", content)?;
         let times = to_json("update order", &order.field_times)?;
         let updated = with_db!(self, |c| sqlx::query(
             "UPDATE orders SET number = $3, placed_at = $4, status = $5, payment_status = $6, \
              currency = $7, total = $8, content = $9, content_hash = $10, field_times = $11, \
-             updated_at = $12 WHERE id = $1 AND account_id = $2"
+             updated_at = $12, revision = revision + 1 \
+             WHERE id = $1 AND account_id = $2 AND revision = $13"
         )
         .bind(order.id.0)
         .bind(order.account.0)
@@ -132,21 +155,37 @@ impl Db<'_> {
         .bind(content_hash.to_hex())
         .bind(&times)
         .bind(order.updated_at.0)
+        .bind(expected_revision)
         .execute(&mut *c)
         .await
         .map(|r| r.rows_affected()))
         .map_err(db_err("orders", "update"))?;
         if updated == 0 {
-            return Err(StoreError::not_found("order", order.id));
+            let current: Option<i64> = with_db!(self, |c| sqlx::query_scalar(
+                "SELECT revision FROM orders WHERE id = $1 AND account_id = $2"
+            )
+            .bind(order.id.0)
+            .bind(order.account.0)
+            .fetch_optional(&mut *c)
+            .await)
+            .map_err(db_err("orders", "update"))?;
+            return Err(stale_or_missing(
+                "order",
+                "orders",
+                RecordKind::Order,
+                order.id.0,
+                expected_revision,
+                current,
+            ));
         }
-        Ok(())
+        Ok(expected_revision + 1)
     }
 
     pub(crate) async fn get_order(
         &mut self,
         account: AccountId,
         id: OrderId,
-    ) -> Result<Option<CanonicalOrder>, StoreError> {
+    ) -> Result<Option<Versioned<CanonicalOrder>>, StoreError> {
         let mut sql = crate::sql::Sql::new(SELECT);
         sql.push("WHERE id = ")
             .bind_i64(id.0)
@@ -165,7 +204,7 @@ impl Db<'_> {
         account: AccountId,
         origin: ConnectionId,
         number: &str,
-    ) -> Result<Option<CanonicalOrder>, StoreError> {
+    ) -> Result<Option<Versioned<CanonicalOrder>>, StoreError> {
         let mut sql = crate::sql::Sql::new(SELECT);
         sql.push("WHERE account_id = ")
             .bind_i64(account.0)
@@ -184,7 +223,7 @@ impl Db<'_> {
 
 repository! {
     /// Creates a canonical order; an order number already known from that origin is a
-    /// `Conflict`.
+    /// `Conflict` (answered without a database error: a caller's transaction stays usable).
     write fn create_order(
         account: AccountId,
         origin: ConnectionId,
@@ -192,8 +231,11 @@ repository! {
         content_hash: ContentHash,
         field_times: &BTreeMap<Field, Timestamp>,
         now: Timestamp,
-    ) -> CanonicalOrder;
-    write fn update_order(order: &CanonicalOrder, content_hash: ContentHash) -> ();
-    read fn get_order(account: AccountId, id: OrderId) -> Option<CanonicalOrder>;
-    read fn find_order_by_number(account: AccountId, origin: ConnectionId, number: &str) -> Option<CanonicalOrder>;
+    ) -> Versioned<CanonicalOrder>;
+    /// Replaces a canonical order if it is still at `expected_revision`; returns the new
+    /// revision. `Conflict { kind: StaleRecord }` when another writer changed it since
+    /// (nothing is written; re-read and re-apply), `NotFound` when it does not exist.
+    write fn update_order(order: &CanonicalOrder, content_hash: ContentHash, expected_revision: i64) -> i64;
+    read fn get_order(account: AccountId, id: OrderId) -> Option<Versioned<CanonicalOrder>>;
+    read fn find_order_by_number(account: AccountId, origin: ConnectionId, number: &str) -> Option<Versioned<CanonicalOrder>>;
 }

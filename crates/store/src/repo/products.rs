@@ -7,13 +7,13 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use tidemark_core::{
     AccountId, Barcode, CanonicalProduct, ContentHash, Field, Product, ProductId, ProductStatus,
-    Sku, Timestamp, Variant,
+    RecordKind, Sku, Timestamp, Variant,
 };
 
 use super::{from_json, hash_from_hex, to_json, ts};
 use crate::error::db_err;
 use crate::sql::{Arg, Sql, query_builder};
-use crate::{Db, StoreError, repository, with_db};
+use crate::{ConflictKind, Db, StoreError, Versioned, repository, with_db};
 
 pub(crate) fn status_str(status: ProductStatus) -> &'static str {
     match status {
@@ -82,21 +82,57 @@ struct ProductRow {
     account_id: i64,
     content: String,
     field_times: String,
+    revision: i64,
     created_at: i64,
     updated_at: i64,
 }
 
 impl ProductRow {
-    fn into_product(self) -> Result<CanonicalProduct, StoreError> {
+    fn into_product(self) -> Result<Versioned<CanonicalProduct>, StoreError> {
         let row = format!("id {}", self.id);
-        Ok(CanonicalProduct {
-            id: ProductId(self.id),
-            account: AccountId(self.account_id),
-            content: from_json("products", &row, "content", &self.content)?,
-            field_times: from_json("products", &row, "field_times", &self.field_times)?,
-            created_at: ts(self.created_at),
-            updated_at: ts(self.updated_at),
+        Ok(Versioned {
+            record: CanonicalProduct {
+                id: ProductId(self.id),
+                account: AccountId(self.account_id),
+                content: from_json("products", &row, "content", &self.content)?,
+                field_times: from_json("products", &row, "field_times", &self.field_times)?,
+                created_at: ts(self.created_at),
+                updated_at: ts(self.updated_at),
+            },
+            revision: self.revision,
         })
+    }
+}
+
+/// The `Conflict { StaleRecord }` or `NotFound` of an update that changed no row.
+pub(crate) fn stale_or_missing(
+    entity: &'static str,
+    table: &'static str,
+    kind: RecordKind,
+    id: i64,
+    expected_revision: i64,
+    current: Option<i64>,
+) -> StoreError {
+    match current {
+        None => StoreError::not_found(entity, id),
+        Some(current_revision) => {
+            tracing::debug!(
+                table,
+                id,
+                expected_revision,
+                current_revision,
+                "stale update refused; the caller re-reads and re-applies"
+            );
+            StoreError::Conflict {
+                table,
+                kind: ConflictKind::StaleRecord {
+                    kind,
+                    id,
+                    expected_revision,
+                    current_revision,
+                },
+            }
+        }
     }
 }
 
@@ -155,18 +191,21 @@ impl Db<'_> {
         content_hash: ContentHash,
         field_times: &BTreeMap<Field, Timestamp>,
         now: Timestamp,
-    ) -> Result<CanonicalProduct, StoreError> {
+    ) -> Result<Versioned<CanonicalProduct>, StoreError> {
         let args = product_args(content, content_hash, field_times)?;
         self.savepoint().await?;
         let result = self.insert_product_rows(account, content, args, now).await;
         let id = self.end_savepoint(result).await?;
-        Ok(CanonicalProduct {
-            id,
-            account,
-            content: content.clone(),
-            field_times: field_times.clone(),
-            created_at: now,
-            updated_at: now,
+        Ok(Versioned {
+            record: CanonicalProduct {
+                id,
+                account,
+                content: content.clone(),
+                field_times: field_times.clone(),
+                created_at: now,
+                updated_at: now,
+            },
+            revision: 1,
         })
     }
 
@@ -261,15 +300,19 @@ impl Db<'_> {
         Ok(())
     }
 
-    /// Replaces a canonical product's content, field times and `updated_at`.
+    /// Replaces a canonical product's content, field times and `updated_at` if its revision
+    /// is still `expected_revision`; returns the new revision.
     pub(crate) async fn update_product(
         &mut self,
         product: &CanonicalProduct,
         content_hash: ContentHash,
-    ) -> Result<(), StoreError> {
+        expected_revision: i64,
+    ) -> Result<i64, StoreError> {
         let args = product_args(&product.content, content_hash, &product.field_times)?;
         self.savepoint().await?;
-        let result = self.update_product_rows(product, args).await;
+        let result = self
+            .update_product_rows(product, args, expected_revision)
+            .await;
         self.end_savepoint(result).await
     }
 
@@ -277,24 +320,42 @@ impl Db<'_> {
         &mut self,
         product: &CanonicalProduct,
         args: Vec<Arg>,
-    ) -> Result<(), StoreError> {
+        expected_revision: i64,
+    ) -> Result<i64, StoreError> {
         let mut sql = Sql::new("UPDATE products SET ");
         for (column, arg) in PRODUCT_COLUMNS.iter().zip(args) {
             sql.push(column).push(" = ").bind(arg).push(", ");
         }
-        sql.push("updated_at = ")
+        sql.push("revision = revision + 1, updated_at = ")
             .bind_i64(product.updated_at.0)
             .push(" WHERE id = ")
             .bind_i64(product.id.0)
             .push(" AND account_id = ")
-            .bind_i64(product.account.0);
+            .bind_i64(product.account.0)
+            .push(" AND revision = ")
+            .bind_i64(expected_revision);
         let updated = with_db!(self, |c| {
             let mut qb = query_builder!(sql);
             qb.build().execute(&mut *c).await.map(|r| r.rows_affected())
         })
         .map_err(db_err("products", "update"))?;
         if updated == 0 {
-            return Err(StoreError::not_found("product", product.id));
+            let current: Option<i64> = with_db!(self, |c| sqlx::query_scalar(
+                "SELECT revision FROM products WHERE id = $1 AND account_id = $2"
+            )
+            .bind(product.id.0)
+            .bind(product.account.0)
+            .fetch_optional(&mut *c)
+            .await)
+            .map_err(db_err("products", "update"))?;
+            return Err(stale_or_missing(
+                "product",
+                "products",
+                RecordKind::Product,
+                product.id.0,
+                expected_revision,
+                current,
+            ));
         }
         let id = product.id.0;
         with_db!(self, |c| sqlx::query(
@@ -313,16 +374,17 @@ impl Db<'_> {
         .await
         .map(drop))
         .map_err(db_err("product_images", "delete"))?;
-        self.insert_child_rows(product.id, &product.content).await
+        self.insert_child_rows(product.id, &product.content).await?;
+        Ok(expected_revision + 1)
     }
 
     pub(crate) async fn get_product(
         &mut self,
         account: AccountId,
         id: ProductId,
-    ) -> Result<Option<CanonicalProduct>, StoreError> {
+    ) -> Result<Option<Versioned<CanonicalProduct>>, StoreError> {
         let row: Option<ProductRow> = with_db!(self, |c| sqlx::query_as(
-            "SELECT id, account_id, content, field_times, created_at, updated_at \
+            "SELECT id, account_id, content, field_times, revision, created_at, updated_at \
              FROM products WHERE id = $1 AND account_id = $2"
         )
         .bind(id.0)
@@ -338,11 +400,11 @@ impl Db<'_> {
         &mut self,
         account: AccountId,
         ids: &[ProductId],
-    ) -> Result<Vec<CanonicalProduct>, StoreError> {
+    ) -> Result<Vec<Versioned<CanonicalProduct>>, StoreError> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
             let mut sql = Sql::new(
-                "SELECT id, account_id, content, field_times, created_at, updated_at \
+                "SELECT id, account_id, content, field_times, revision, created_at, updated_at \
                  FROM products WHERE account_id = ",
             );
             sql.bind_i64(account.0).push(" AND id IN ");
@@ -539,12 +601,15 @@ repository! {
         content_hash: ContentHash,
         field_times: &BTreeMap<Field, Timestamp>,
         now: Timestamp,
-    ) -> CanonicalProduct;
-    /// Replaces a canonical product (row, variants, images) all or nothing; `NotFound` when
-    /// it does not exist in its account.
-    write fn update_product(product: &CanonicalProduct, content_hash: ContentHash) -> ();
-    read fn get_product(account: AccountId, id: ProductId) -> Option<CanonicalProduct>;
-    read fn get_products(account: AccountId, ids: &[ProductId]) -> Vec<CanonicalProduct>;
+    ) -> Versioned<CanonicalProduct>;
+    /// Replaces a canonical product (row, variants, images) all or nothing, if it is still at
+    /// `expected_revision` (the revision it was read at); returns the new revision.
+    /// `Conflict { kind: StaleRecord }` when another writer changed it since (nothing is
+    /// written; re-read and re-apply), `NotFound` when it does not exist in its account.
+    write fn update_product(product: &CanonicalProduct, content_hash: ContentHash, expected_revision: i64) -> i64;
+    /// A product with the revision an update must name.
+    read fn get_product(account: AccountId, id: ProductId) -> Option<Versioned<CanonicalProduct>>;
+    read fn get_products(account: AccountId, ids: &[ProductId]) -> Vec<Versioned<CanonicalProduct>>;
     read fn product_content_hash(account: AccountId, id: ProductId) -> Option<ContentHash>;
     /// Match candidates for a new external record: by SKU first, then by barcode.
     read fn match_candidates(account: AccountId, skus: &[Sku], barcodes: &[Barcode]) -> Vec<ProductId>;
