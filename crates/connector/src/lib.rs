@@ -16,9 +16,12 @@
 //!   [`http::Rate`] for platforms with a known limit (MercadoLibre ~5 req/s);
 //! - declare every POST's [`http::Idempotency`]: a GraphQL query is idempotent, a create or a
 //!   batch with creates is not (it is then never repeated after an ambiguous failure);
-//! - Shopify: give requests their estimated `cost`, feed `throttleStatus` to
-//!   [`http::Pacer::set_budget`], and turn a THROTTLED 200 into `RateLimited` in an
-//!   `inspect` hook so the client retries it like a 429;
+//! - Shopify: give requests their estimated `cost` ([`http::cost_units`] for the platform's
+//!   float), feed `throttleStatus` to [`http::Pacer::set_budget`] (which refuses a restore rate
+//!   that is not a finite positive number: log it and carry on), and turn a THROTTLED 200 into
+//!   `RateLimited` in an `inspect` hook so the client retries it like a 429;
+//! - stock: write [`WriteOp::UpdateProduct`]'s `stock` moves as deltas to the platform's current
+//!   quantity, never a variant's quantity as an absolute value, in non-idempotent requests;
 //! - per-item failures in batch answers: [`ConnectorError::rejected`] with `with_field`;
 //! - webhooks: [`webhook::verify_shopify`] / [`webhook::verify_woocommerce`] on the raw body.
 

@@ -13,8 +13,9 @@ pub struct RetryPolicy {
     /// The longest wait between two attempts.
     pub max_delay: Duration,
     /// The longest `Retry-After` the client waits out itself. A longer hint is returned to the
-    /// caller as `RateLimited { retry_after }`, so a job can be rescheduled instead of holding
-    /// a worker (Shopify's variant-creation throttle lasts a day).
+    /// caller on the error (`RateLimited` for a 429, `Transient` for a 503 or 408, read with
+    /// `retry_hint()`), so a job can be rescheduled instead of holding a worker (Shopify's
+    /// variant-creation throttle lasts a day).
     pub max_retry_after: Duration,
 }
 
