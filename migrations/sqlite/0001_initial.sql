@@ -52,12 +52,17 @@ CREATE TABLE products (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     account_id BIGINT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
     sku TEXT,
+    -- tidemark_core::normalize::sku_key of sku (case-folded, whitespace removed): what
+    -- coincidences are matched by. Computed in Rust so both databases hold the same bytes.
+    sku_key TEXT,
     title TEXT NOT NULL,
     brand TEXT,
     brand_key TEXT,
     vendor TEXT,
     category TEXT,
     barcode TEXT,
+    -- The barcode as tidemark_core::normalize::normalize_barcode keeps it, for matching.
+    barcode_key TEXT,
     status TEXT NOT NULL,
     has_description BOOLEAN NOT NULL,
     has_weight BOOLEAN NOT NULL,
@@ -73,15 +78,17 @@ CREATE TABLE products (
     updated_at BIGINT NOT NULL
 );
 CREATE INDEX products_account ON products (account_id, id);
-CREATE INDEX products_sku ON products (account_id, sku);
-CREATE INDEX products_barcode ON products (account_id, barcode);
+CREATE INDEX products_sku ON products (account_id, sku_key);
+CREATE INDEX products_barcode ON products (account_id, barcode_key);
 CREATE INDEX products_brand ON products (account_id, brand_key);
 
 CREATE TABLE product_variants (
     product_id BIGINT NOT NULL REFERENCES products (id) ON DELETE CASCADE,
     position BIGINT NOT NULL,
     sku TEXT,
+    sku_key TEXT,
     barcode TEXT,
+    barcode_key TEXT,
     color TEXT,
     size TEXT,
     price TEXT,
@@ -95,8 +102,8 @@ CREATE TABLE product_variants (
     PRIMARY KEY (product_id, position),
     UNIQUE (product_id, sku)
 );
-CREATE INDEX product_variants_sku ON product_variants (sku);
-CREATE INDEX product_variants_barcode ON product_variants (barcode);
+CREATE INDEX product_variants_sku ON product_variants (sku_key);
+CREATE INDEX product_variants_barcode ON product_variants (barcode_key);
 CREATE INDEX product_variants_color ON product_variants (color);
 CREATE INDEX product_variants_size ON product_variants (size);
 

@@ -21,7 +21,8 @@
 //!   started). Mark and sweep: a snapshot's `seen_generation` only ever increases, and a
 //!   binding created at or after its generation started is never a sweep candidate.
 //! - `products` (content JSON, content hash, field times, plus the filterable product
-//!   columns), `product_variants` and `product_images` (the filterable variant and image
+//!   columns and the indexed match keys `sku_key` (core's `normalize::sku_key`) and
+//!   `barcode_key` that coincidence detection compares, also on variants), `product_variants` and `product_images` (the filterable variant and image
 //!   columns; UNIQUE (product, sku) and (product, image hash)), `orders`. Products and
 //!   orders carry a `revision`: reads return it ([`Versioned`]), updates name the revision
 //!   they were computed from and are refused with `Conflict { kind: StaleRecord }` when

@@ -188,3 +188,43 @@ store_test! {
         assert!(matches!(store.update_order(&missing, hash(8), 1).await, Err(StoreError::NotFound { .. })));
     }
 }
+
+store_test! {
+    async fn coincidences_match_by_sku_key_and_barcode_key(store) {
+        use tidemark_core::{Barcode, Sku};
+        let acme = account(&store, "Acme").await;
+        let mut shirt = product("Shirt");
+        shirt.sku = Some(Sku("AB-1".to_owned()));
+        shirt.variants = vec![variant("AB-1 Red"), variant("ab-1-blue")];
+        let shirt = store.create_product(acme, &shirt, hash(1), &BTreeMap::new(), at(0)).await.unwrap();
+        let mut mug = product("Mug");
+        mug.barcode = Some(Barcode("7501234567890".to_owned()));
+        let mug = store.create_product(acme, &mug, hash(2), &BTreeMap::new(), at(0)).await.unwrap();
+        let sku = |s: &str| Sku(s.to_owned());
+
+        for probe in ["ab-1", "AB-1", " Ab - 1 ", "ab-1red", "AB-1\tRED", "AB-1-BLUE"] {
+            assert_eq!(
+                store.match_candidates(acme, &[sku(probe)], &[]).await.unwrap(),
+                vec![shirt.id],
+                "{probe:?} matches by SKU key"
+            );
+        }
+        assert!(store.match_candidates(acme, &[sku("ab-2")], &[]).await.unwrap().is_empty());
+        assert!(store.match_candidates(acme, &[sku("  ")], &[]).await.unwrap().is_empty());
+        // Barcodes by their normalised key (spaces, hyphens, a spreadsheet's leading quote).
+        for probe in ["7501234567890", "750 1234 567890", "'7501234567890", "750-1234567890"] {
+            assert_eq!(
+                store.match_candidates(acme, &[], &[Barcode(probe.to_owned())]).await.unwrap(),
+                vec![mug.id],
+                "{probe:?} matches by barcode key"
+            );
+        }
+        // Keys follow updates.
+        let mut renamed = store.get_product(acme, shirt.id).await.unwrap().unwrap();
+        renamed.content.sku = Some(sku("XY-9"));
+        renamed.content.variants.clear();
+        store.update_product(&renamed, hash(3), renamed.revision).await.unwrap();
+        assert!(store.match_candidates(acme, &[sku("ab-1")], &[]).await.unwrap().is_empty());
+        assert_eq!(store.match_candidates(acme, &[sku("xy -9")], &[]).await.unwrap(), vec![shirt.id]);
+    }
+}

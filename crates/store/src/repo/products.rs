@@ -41,6 +41,22 @@ pub(crate) fn key(text: &str) -> String {
     text.trim().to_lowercase()
 }
 
+/// The key SKUs are matched by ([`tidemark_core::normalize::sku_key`]: case-folded,
+/// whitespace removed); `None` when nothing is left.
+pub(crate) fn sku_match_key(sku: &Sku) -> Option<String> {
+    Some(tidemark_core::normalize::sku_key(sku)).filter(|k| !k.is_empty())
+}
+
+/// The key barcodes are matched by: the barcode as
+/// [`tidemark_core::normalize::normalize_barcode`] keeps it (whitespace, a leading quote and
+/// GTIN hyphens removed); `None` when nothing usable is left.
+pub(crate) fn barcode_match_key(barcode: &Barcode) -> Option<String> {
+    match tidemark_core::normalize::normalize_barcode(barcode.as_str()) {
+        tidemark_core::normalize::BarcodeOutcome::Kept(b) => Some(b.0),
+        _ => None,
+    }
+}
+
 fn non_empty(text: Option<&str>) -> Option<String> {
     text.map(str::trim)
         .filter(|t| !t.is_empty())
@@ -146,12 +162,14 @@ fn product_args(
     let has_weight = content.weight_grams.is_some();
     Ok(vec![
         Arg::Text(content.sku.as_ref().map(|s| s.0.clone())),
+        Arg::Text(content.sku.as_ref().and_then(sku_match_key)),
         Arg::Text(Some(content.title.clone())),
         Arg::Text(brand.clone()),
         Arg::Text(brand.as_deref().map(key)),
         Arg::Text(non_empty(content.vendor.as_deref())),
         Arg::Text(non_empty(content.category.as_deref())),
         Arg::Text(content.barcode.as_ref().map(|b| b.0.clone())),
+        Arg::Text(content.barcode.as_ref().and_then(barcode_match_key)),
         Arg::Text(Some(status_str(content.status).to_owned())),
         Arg::Bool(!content.description.trim().is_empty()),
         Arg::Bool(has_weight),
@@ -164,14 +182,16 @@ fn product_args(
     ])
 }
 
-const PRODUCT_COLUMNS: [&str; 16] = [
+const PRODUCT_COLUMNS: [&str; 18] = [
     "sku",
+    "sku_key",
     "title",
     "brand",
     "brand_key",
     "vendor",
     "category",
     "barcode",
+    "barcode_key",
     "status",
     "has_description",
     "has_weight",
@@ -246,8 +266,9 @@ impl Db<'_> {
     ) -> Result<(), StoreError> {
         if !content.variants.is_empty() {
             let mut sql = Sql::new(
-                "INSERT INTO product_variants (product_id, position, sku, barcode, color, size, \
-                 price, price_units, compare_at_price, compare_at_units, stock, has_weight) VALUES ",
+                "INSERT INTO product_variants (product_id, position, sku, sku_key, barcode, \
+                 barcode_key, color, size, price, price_units, compare_at_price, \
+                 compare_at_units, stock, has_weight) VALUES ",
             );
             for (position, variant) in content.variants.iter().enumerate() {
                 if position > 0 {
@@ -259,7 +280,9 @@ impl Db<'_> {
                     Arg::I64(Some(id.0)),
                     Arg::I64(Some(position as i64)),
                     Arg::Text(variant.sku.as_ref().map(|s| s.0.clone())),
+                    Arg::Text(variant.sku.as_ref().and_then(sku_match_key)),
                     Arg::Text(variant.barcode.as_ref().map(|b| b.0.clone())),
+                    Arg::Text(variant.barcode.as_ref().and_then(barcode_match_key)),
                     Arg::Text(option_key(variant, &["color", "colour"])),
                     Arg::Text(option_key(variant, &["size"])),
                     price,
@@ -442,8 +465,9 @@ impl Db<'_> {
     }
 
     /// Canonical products a new external record may be the same as ("detect coincidences"):
-    /// those sharing a SKU (product or variant level) with it; only if none, those sharing a
-    /// barcode. Ordered by id.
+    /// those sharing a SKU key (product or variant level; `sku_key`: case-folded, whitespace
+    /// removed, as core matches) with it; only if none, those sharing a barcode key. Ordered
+    /// by id.
     pub(crate) async fn match_candidates(
         &mut self,
         account: AccountId,
@@ -451,15 +475,19 @@ impl Db<'_> {
         barcodes: &[Barcode],
     ) -> Result<Vec<ProductId>, StoreError> {
         let by_sku = self
-            .products_sharing(account, "sku", skus.iter().map(|s| s.0.clone()).collect())
+            .products_sharing(
+                account,
+                "sku_key",
+                skus.iter().filter_map(sku_match_key).collect(),
+            )
             .await?;
         if !by_sku.is_empty() {
             return Ok(by_sku);
         }
         self.products_sharing(
             account,
-            "barcode",
-            barcodes.iter().map(|b| b.0.clone()).collect(),
+            "barcode_key",
+            barcodes.iter().filter_map(barcode_match_key).collect(),
         )
         .await
     }
