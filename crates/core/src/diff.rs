@@ -1,9 +1,21 @@
 //! The diff engine: field-level changes between two normalised records (DESIGN §4,
 //! "post-analysis").
 //!
-//! Variants are matched by [`VariantKey`] — the case-folded SKU when the variant has one, else
-//! its option tuple — and images by content hash, never by URL. Changing a variant's key (its
-//! SKU, or the options of a variant without a SKU) is therefore a removal plus an addition.
+//! Variants are matched in two passes ([`match_variants`], used alike by the diff, the merge
+//! rules, the planner and the snapshot helpers):
+//!
+//! 1. by [`VariantKey`]: the case-folded SKU when both have one, the option tuple when neither
+//!    has one;
+//! 2. the variants still unmatched on both sides, by option tuple, when *at most one* of the
+//!    two has a SKU. A platform that does not store SKUs (or a variant whose SKU was never
+//!    filled in) still lines up with the canonical variant that has one, instead of being a
+//!    removal plus an addition on every comparison. Two variants with *different* SKUs are
+//!    never the same variant: a SKU is the merchant's own identity for it.
+//!
+//! Several candidates in pass 2 pair up in key order (first unmatched old with first
+//! unmatched new of the same options). Images are matched by content hash, never by URL.
+//! Changing a variant's SKU to another SKU is therefore a removal plus an addition; adding or
+//! removing the SKU of a variant whose options stay is a change of that variant.
 //!
 //! **Locators are not content.** The `external_id` of variants and images, and an image's `src`
 //! and `hash_source`, say *where* content lives on one platform; the content hash skips them
@@ -139,7 +151,8 @@ fn set<T: Clone>(target: &mut T, change: &Option<Change<T>>) {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct VariantFieldChanges {
-    /// Only the spelling can change here (`ab-1` → `AB-1`): the key is the same.
+    /// The spelling (`ab-1` → `AB-1`), or a SKU added or removed on a variant matched by
+    /// options (pass 2 of [`match_variants`]); two different SKUs never match.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sku: Option<Change<Option<Sku>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -159,7 +172,8 @@ pub struct VariantFieldChanges {
 }
 
 impl VariantFieldChanges {
-    fn between(old: &Variant, new: &Variant) -> Self {
+    /// The changes from `old` to `new`, whatever matched them.
+    pub fn between(old: &Variant, new: &Variant) -> Self {
         Self {
             sku: change(&old.sku, &new.sku),
             barcode: change(&old.barcode, &new.barcode),
@@ -365,44 +379,97 @@ impl VariantChange {
     }
 }
 
-/// Pairs up two key-sorted sequences: `(Some, Some)` for a match, one side `None` otherwise.
-fn merge_join<'a, T>(
-    old: &[&'a T],
-    new: &[&'a T],
-    cmp: impl Fn(&T, &T) -> Ordering,
-) -> Vec<(Option<&'a T>, Option<&'a T>)> {
+/// The two-pass variant matching of the module docs: pairs of indices into `old` and `new`,
+/// `(Some, Some)` for a match, one side `None` for a variant only on that side. Pairs come in
+/// key order of pass 1 (the old key for matched and removed variants, the new key for added
+/// ones), pass-2 matches taking the place of their old variant.
+pub fn match_variants(old: &[Variant], new: &[Variant]) -> Vec<(Option<usize>, Option<usize>)> {
+    let old_order = sorted_indices(old);
+    let new_order = sorted_indices(new);
     let mut pairs = Vec::with_capacity(old.len().max(new.len()));
     let (mut i, mut j) = (0, 0);
-    while i < old.len() || j < new.len() {
-        let order = match (old.get(i), new.get(j)) {
-            (Some(a), Some(b)) => cmp(a, b),
+    let (mut old_left, mut new_left) = (0usize, 0usize);
+    while i < old_order.len() || j < new_order.len() {
+        let order = match (old_order.get(i), new_order.get(j)) {
+            (Some(&a), Some(&b)) => cmp_variant_keys(&old[a], &new[b]),
             (Some(_), None) => Ordering::Less,
             _ => Ordering::Greater,
         };
         match order {
             Ordering::Less => {
-                pairs.push((Some(old[i]), None));
+                pairs.push((Some(old_order[i]), None));
+                old_left += 1;
                 i += 1;
             }
             Ordering::Greater => {
-                pairs.push((None, Some(new[j])));
+                pairs.push((None, Some(new_order[j])));
+                new_left += 1;
                 j += 1;
             }
             Ordering::Equal => {
-                pairs.push((Some(old[i]), Some(new[j])));
+                pairs.push((Some(old_order[i]), Some(new_order[j])));
                 i += 1;
                 j += 1;
             }
         }
     }
+    // Pass 2 only when both sides have leftovers: the unchanged path never pays for it.
+    if old_left > 0 && new_left > 0 {
+        second_pass(old, new, &mut pairs);
+    }
     pairs
 }
 
-fn sorted_variants(product: &Product) -> Vec<&Variant> {
-    let mut variants: Vec<&Variant> = product.variants.iter().collect();
+/// Pass 2 of [`match_variants`]: leftovers with equal options, at most one side with a SKU.
+fn second_pass(old: &[Variant], new: &[Variant], pairs: &mut Vec<(Option<usize>, Option<usize>)>) {
+    let mut taken = vec![false; pairs.len()];
+    for at in 0..pairs.len() {
+        let (Some(a), None) = pairs[at] else {
+            continue;
+        };
+        let found = (0..pairs.len()).find(|&k| {
+            !taken[k]
+                && matches!(pairs[k], (None, Some(b))
+                    if !(old[a].sku.is_some() && new[b].sku.is_some())
+                        && old[a].options == new[b].options)
+        });
+        if let Some(k) = found {
+            pairs[at].1 = pairs[k].1;
+            taken[k] = true;
+        }
+    }
+    let mut index = 0;
+    pairs.retain(|_| {
+        index += 1;
+        !taken[index - 1]
+    });
+}
+
+fn sorted_indices(variants: &[Variant]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..variants.len()).collect();
     // Already sorted for normalised products; this keeps the engine right for others.
-    variants.sort_by(|a, b| cmp_variant_keys(a, b));
-    variants
+    if !variants.is_sorted_by(|a, b| cmp_variant_keys(a, b) != Ordering::Greater) {
+        order.sort_by(|&a, &b| cmp_variant_keys(&variants[a], &variants[b]));
+    }
+    order
+}
+
+/// The index in `variants` of the variant whose [`variant_key`] is `key` (unique in a
+/// normalised product).
+pub fn find_variant_by_key(variants: &[Variant], key: &VariantKey) -> Option<usize> {
+    variants.iter().position(|v| variant_key(v) == *key)
+}
+
+/// The variant of `variants` that `probe` matches under the rules of [`match_variants`], for
+/// one probe: its key first (pass 1), else the first variant with the same options where at
+/// most one of the two has a SKU (pass 2).
+pub fn find_variant(variants: &[Variant], probe: &Variant) -> Option<usize> {
+    let key = variant_key(probe);
+    find_variant_by_key(variants, &key).or_else(|| {
+        variants
+            .iter()
+            .position(|v| !(v.sku.is_some() && probe.sku.is_some()) && v.options == probe.options)
+    })
 }
 
 fn by_hash(images: &[Image]) -> Vec<&Image> {
@@ -429,9 +496,11 @@ pub fn diff_products(old: &Product, new: &Product) -> ProductDiff {
         ..ProductDiff::default()
     };
 
-    let old_variants = sorted_variants(old);
-    let new_variants = sorted_variants(new);
-    for pair in merge_join(&old_variants, &new_variants, cmp_variant_keys) {
+    for (a, b) in match_variants(&old.variants, &new.variants) {
+        let pair = (
+            a.and_then(|a| old.variants.get(a)),
+            b.and_then(|b| new.variants.get(b)),
+        );
         match pair {
             (Some(a), Some(b)) => {
                 let changes = VariantFieldChanges::between(a, b);
@@ -541,25 +610,38 @@ pub fn apply_product_diff(product: &Product, diff: &ProductDiff) -> Product {
     set(&mut out.attributes, &diff.attributes);
     set(&mut out.currency, &diff.currency);
 
-    let find_variant = |variants: &[Variant], key: &VariantKey| {
-        variants.iter().position(|v| variant_key(v) == *key)
-    };
-    // Keys are taken before any change is applied: a changed SKU spelling keeps its key.
+    // Every key is resolved against the variants as they were before any change: a change
+    // may add or remove a SKU (a pass-2 match) and with it change the variant's key.
+    let slot = |key: &VariantKey| find_variant_by_key(&product.variants, key);
+    let mut removed = Vec::new();
     for change in &diff.variants {
         match change {
-            VariantChange::Removed { key, .. } => {
-                if let Some(index) = find_variant(&out.variants, key) {
-                    out.variants.remove(index);
-                }
-            }
+            VariantChange::Removed { key, .. } => removed.extend(slot(key)),
             VariantChange::Changed { key, changes } => {
-                if let Some(index) = find_variant(&out.variants, key) {
+                if let Some(index) = slot(key) {
                     changes.apply(&mut out.variants[index]);
                 }
             }
-            VariantChange::Added { variant } => out.variants.push(variant.clone()),
+            VariantChange::Added { .. } => {}
         }
     }
+    for locator in &diff.locators {
+        if let Locator::Variant { key, external_id } = locator
+            && let Some(index) = slot(key)
+        {
+            out.variants[index].external_id = external_id.clone();
+        }
+    }
+    removed.sort_unstable();
+    removed.dedup();
+    for index in removed.into_iter().rev() {
+        out.variants.remove(index);
+    }
+    out.variants
+        .extend(diff.variants.iter().filter_map(|change| match change {
+            VariantChange::Added { variant } => Some(variant.clone()),
+            _ => None,
+        }));
     let find_image =
         |images: &[Image], hash: ContentHash| images.iter().position(|i| i.content_hash == hash);
     for change in &diff.images {
@@ -583,25 +665,18 @@ pub fn apply_product_diff(product: &Product, diff: &ProductDiff) -> Product {
         }
     }
     for locator in &diff.locators {
-        match locator {
-            Locator::Variant { key, external_id } => {
-                if let Some(index) = find_variant(&out.variants, key) {
-                    out.variants[index].external_id = external_id.clone();
-                }
-            }
-            Locator::Image {
-                content_hash,
-                external_id,
-                src,
-                hash_source,
-            } => {
-                if let Some(index) = find_image(&out.images, *content_hash) {
-                    let image = &mut out.images[index];
-                    image.external_id = external_id.clone();
-                    image.src = src.clone();
-                    image.hash_source = *hash_source;
-                }
-            }
+        if let Locator::Image {
+            content_hash,
+            external_id,
+            src,
+            hash_source,
+        } = locator
+            && let Some(index) = find_image(&out.images, *content_hash)
+        {
+            let image = &mut out.images[index];
+            image.external_id = external_id.clone();
+            image.src = src.clone();
+            image.hash_source = *hash_source;
         }
     }
     out.variants.sort_by(cmp_variant_keys);
