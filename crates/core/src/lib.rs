@@ -11,6 +11,8 @@ pub mod normalize;
 pub mod plan;
 pub mod sample;
 pub mod sets;
+pub mod settings;
+pub mod snapshot;
 pub mod transform;
 
 pub use error::CoreError;

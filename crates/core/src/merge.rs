@@ -18,8 +18,23 @@
 //!   millisecond cannot be shown to be newer.
 //! * **Prices do not ping-pong**: a scanned price equal to the outbound transform of the
 //!   canonical price is not a change, even if the inbound value rounds differently.
+//! * **Variants are lined up** with the diff's two-pass matching
+//!   ([`crate::diff::match_variants`]): snapshot, scan and canonical variants pair by SKU,
+//!   then by options when one side has no SKU. A platform variant that lost (or never had)
+//!   its SKU changes the canonical variant it matches but never erases its SKU: the SKU is
+//!   how every other connection finds that variant.
+//! * **Unreadable prices** (a platform price the inverse margin cannot bring back, e.g.
+//!   below `margin_fixed`) count as no price change for that variant and are reported in
+//!   [`Absorbed::warnings`]; the rest of the record is absorbed. Only broken settings (no
+//!   conversion rate, a margin at or below −100 %) fail an absorb.
+//! * **The target's default category** reads back as *no change*: outbound writes it for
+//!   categories the map does not cover, so seeing it says nothing about the canonical
+//!   category (unless it is also a mapped value, which reads back through the map).
 //! * **Additions are absorbed** (variants and images new on the platform are added, when the
-//!   `Variants` / `Images` policy absorbs). **Removals are absorbed only from the master
+//!   `Variants` / `Images` policy absorbs). An added variant brings its SKU and options (its
+//!   identity) and only the fields this connection absorbs; the others stay empty until a
+//!   connection that absorbs them, or the merchant, fills them in (outbound then leaves them
+//!   unwritten). **Removals are absorbed only from the master
 //!   connection** (`settings.master`); elsewhere the canonical record keeps the variant or
 //!   image and the next send restores it. A removal needs a snapshot: a record seen for the
 //!   first time removed nothing.
@@ -38,14 +53,17 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::diff::{
-    ImageChange, VariantChange, VariantKey, diff_orders, diff_products, variant_key,
+    ImageChange, VariantFieldChanges, VariantKey, diff_orders, diff_products, match_variants,
+    variant_key,
 };
 use crate::model::{
     CanonicalOrder, CanonicalProduct, ConnectionSettings, Field, FieldSet, Product, ProductStatus,
-    RecordKind, SalesOrder, Timestamp, Variant,
+    RecordKind, SalesOrder, Sku, Timestamp, Variant,
 };
-use crate::normalize::{NormalizeError, normalize_product};
-use crate::transform::{TransformError, inbound_product, inbound_variant_key, outbound_price};
+use crate::normalize::{NormalizeError, NormalizeWarning, normalize_product_with_warnings};
+use crate::transform::{
+    TransformError, inbound_product_lenient, inbound_variant_key, outbound_price,
+};
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum MergeError {
@@ -69,6 +87,25 @@ pub struct Absorbed {
     pub field_times: BTreeMap<Field, Timestamp>,
     /// Fields whose canonical value changed: what to propagate.
     pub changed: FieldSet,
+    /// What was not absorbed and why, for the engine to raise as issues (the rest of the
+    /// record was absorbed).
+    pub warnings: Vec<AbsorbWarning>,
+}
+
+/// Something a scan carried that was left out of the canonical record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AbsorbWarning {
+    /// A platform price that reads back as no valid canonical price (see
+    /// [`crate::transform::inbound_product_lenient`]): that variant's price is treated as
+    /// unchanged.
+    UnreadablePrice {
+        sku: Option<Sku>,
+        field: Field,
+        price: Decimal,
+        reason: TransformError,
+    },
+    /// Normalisation of the merged record dropped something.
+    Normalize(NormalizeWarning),
 }
 
 /// Absorbs `scanned` (normalised, as on the platform) into `canonical`, given the
@@ -83,12 +120,36 @@ pub fn absorb_product(
     settings: &ConnectionSettings,
 ) -> Result<Absorbed, MergeError> {
     let currency = canonical.content.currency;
-    let scanned_in = inbound_product(scanned, settings, currency)?;
+    let (scanned_in, unreadable) = inbound_product_lenient(scanned, settings, currency)?;
     let base = match snapshot {
-        Some(snapshot) => inbound_product(snapshot, settings, currency)?,
+        Some(snapshot) => inbound_product_lenient(snapshot, settings, currency)?.0,
         None => canonical.content.clone(),
     };
-    let diff = diff_products(&base, &scanned_in);
+    let mut warnings: Vec<AbsorbWarning> = unreadable
+        .iter()
+        .map(|u| AbsorbWarning::UnreadablePrice {
+            sku: u.sku.clone(),
+            field: u.field,
+            price: u.price,
+            reason: u.reason.clone(),
+        })
+        .collect();
+    let unreadable_price = |key: &VariantKey, field: Field| {
+        unreadable.iter().any(|u| u.key == *key && u.field == field)
+    };
+    let mut diff = diff_products(&base, &scanned_in);
+    // The target's default category stands for "not mapped", not for a category the merchant
+    // chose there: it reads back as no change, so a first sight or a mapping gap never
+    // overwrites the canonical category with it.
+    if let Some(default) = &settings.default_category
+        && scanned.category.as_ref() == Some(default)
+        && !settings
+            .category_map
+            .values()
+            .any(|mapped| mapped == default)
+    {
+        diff.category = None;
+    }
     let absorbs = |field: Field| settings.policy(field).absorbs();
     let wins = |field: Field| {
         absorbs(field)
@@ -140,31 +201,54 @@ pub fn absorb_product(
     take!(status, Field::Status);
     take!(attributes, Field::Attributes);
 
+    // Base, scan and canonical variants are lined up with the diff's own two-pass matching,
+    // so a platform variant without a SKU still reaches the canonical variant with one.
+    let canon = &canonical.content.variants;
+    let to_canon = |from: &[Variant]| {
+        let mut map = vec![None; from.len()];
+        for pair in match_variants(from, canon) {
+            if let (Some(a), Some(c)) = pair {
+                map[a] = Some(c);
+            }
+        }
+        map
+    };
+    let base_to_canon = to_canon(&base.variants);
+    let scan_to_canon = to_canon(&scanned_in.variants);
     let removals = settings.master && snapshot.is_some();
-    for change in &diff.variants {
-        match change {
-            VariantChange::Added { variant } => {
-                let key = variant_key(variant);
-                if absorbs(Field::Variants) && find_variant(&out.variants, &key).is_none() {
-                    out.variants.push(Variant {
-                        external_id: None,
-                        ..variant.clone()
-                    });
+    let mut removed = Vec::new();
+    for pair in match_variants(&base.variants, &scanned_in.variants) {
+        match pair {
+            (None, Some(s)) => {
+                let Some(variant) = scanned_in.variants.get(s) else {
+                    continue;
+                };
+                if absorbs(Field::Variants) && scan_to_canon.get(s).copied().flatten().is_none() {
+                    out.variants.push(added_variant(variant, settings));
                 }
             }
-            VariantChange::Removed { key, .. } => {
+            (Some(b), None) => {
                 if removals
                     && absorbs(Field::Variants)
-                    && let Some(index) = find_variant(&out.variants, key)
+                    && let Some(index) = base_to_canon.get(b).copied().flatten()
                 {
-                    out.variants.remove(index);
+                    removed.push(index);
                 }
             }
-            VariantChange::Changed { key, changes } => {
-                let Some(index) = find_variant(&out.variants, key) else {
+            (Some(b), Some(s)) => {
+                let (Some(old), Some(new)) = (base.variants.get(b), scanned_in.variants.get(s))
+                else {
+                    continue;
+                };
+                let changes = VariantFieldChanges::between(old, new);
+                if changes.is_empty() {
+                    continue;
+                }
+                let Some(index) = base_to_canon.get(b).copied().flatten() else {
                     // Gone canonically (removed on the master): nothing to change.
                     continue;
                 };
+                let key = variant_key(new);
                 let target = &mut out.variants[index];
                 if let Some(stock) = &changes.stock
                     && absorbs(Field::Stock)
@@ -182,17 +266,22 @@ pub fn absorb_product(
                 }
                 if let Some(price) = &changes.price
                     && wins(Field::Price)
-                    && !unchanged_price(key, target.price, |v| v.price)
+                    && !unreadable_price(&key, Field::Price)
+                    && !unchanged_price(&key, target.price, |v| v.price)
                 {
                     target.price = price.new;
                 }
                 if let Some(price) = &changes.compare_at_price
                     && wins(Field::CompareAtPrice)
-                    && !unchanged_price(key, target.compare_at_price, |v| v.compare_at_price)
+                    && !unreadable_price(&key, Field::CompareAtPrice)
+                    && !unchanged_price(&key, target.compare_at_price, |v| v.compare_at_price)
                 {
                     target.compare_at_price = price.new;
                 }
+                // A platform that dropped the SKU of a variant (pass-2 match) does not erase
+                // the canonical SKU: the SKU is how every other connection finds the variant.
                 if let Some(c) = &changes.sku
+                    && c.new.is_some()
                     && wins(Field::Sku)
                 {
                     target.sku = c.new.clone();
@@ -218,7 +307,13 @@ pub fn absorb_product(
                     target.image_hashes = c.new.clone();
                 }
             }
+            (None, None) => {}
         }
+    }
+    removed.sort_unstable();
+    removed.dedup();
+    for index in removed.into_iter().rev() {
+        out.variants.remove(index);
     }
 
     for change in &diff.images {
@@ -261,18 +356,42 @@ pub fn absorb_product(
         }
     }
 
-    let content = normalize_product(out)?;
+    let (content, dropped) = normalize_product_with_warnings(out)?;
+    warnings.extend(dropped.into_iter().map(AbsorbWarning::Normalize));
     let changed = diff_products(&canonical.content, &content).changed_fields();
     let field_times = stamp(&canonical.field_times, &changed, changed_at);
     Ok(Absorbed {
         content,
         field_times,
         changed,
+        warnings,
     })
 }
 
-fn find_variant(variants: &[Variant], key: &VariantKey) -> Option<usize> {
-    variants.iter().position(|v| variant_key(v) == *key)
+/// A variant new on the platform as it enters the canonical record: its identity (SKU and
+/// options) always, every other field only when this connection's policy absorbs it. A field
+/// the connection does not absorb is left empty (`None`, no images) rather than taken from
+/// it: the canonical record has no value for it yet, a connection that absorbs it (or the
+/// merchant) gives it one, and outbound leaves it unwritten until then.
+fn added_variant(variant: &Variant, settings: &ConnectionSettings) -> Variant {
+    let absorbs = |field: Field| settings.policy(field).absorbs();
+    Variant {
+        external_id: None,
+        sku: variant.sku.clone(),
+        options: variant.options.clone(),
+        barcode: variant.barcode.clone().filter(|_| absorbs(Field::Barcode)),
+        price: variant.price.filter(|_| absorbs(Field::Price)),
+        compare_at_price: variant
+            .compare_at_price
+            .filter(|_| absorbs(Field::CompareAtPrice)),
+        stock: variant.stock.filter(|_| absorbs(Field::Stock)),
+        weight_grams: variant.weight_grams.filter(|_| absorbs(Field::Weight)),
+        image_hashes: if absorbs(Field::Images) {
+            variant.image_hashes.clone()
+        } else {
+            Vec::new()
+        },
+    }
 }
 
 /// `times` with every changed field stamped `at` (never moved backwards: a stock delta may
@@ -384,6 +503,7 @@ pub fn archive_product(canonical: &CanonicalProduct, deleted_at: Timestamp) -> A
         content,
         field_times,
         changed,
+        warnings: Vec::new(),
     }
 }
 
@@ -413,12 +533,16 @@ pub fn mass_delete_guard(bound: u64, scanned: u64, unseen: u64, share: Decimal) 
         .checked_mul(Decimal::from(bound))
         .is_some_and(|limit| Decimal::from(unseen) > limit);
     if over {
-        let percent = share * Decimal::ONE_HUNDRED;
+        // Settings are validated on save (share in [0, 1]), but a stored value may predate
+        // that: never panic on it, say the share as it is instead.
+        let allowed = share.checked_mul(Decimal::ONE_HUNDRED).map_or_else(
+            || format!("share {} of records", share.normalize()),
+            |percent| format!("{}%", percent.normalize()),
+        );
         return GuardDecision::Refuse {
             reason: format!(
                 "the full scan did not see {unseen} of {bound} bound records, more than the \
-                 {}% allowed; no deletions applied",
-                percent.normalize()
+                 {allowed} allowed; no deletions applied"
             ),
         };
     }
@@ -429,6 +553,7 @@ pub fn mass_delete_guard(bound: u64, scanned: u64, unseen: u64, share: Decimal) 
 mod tests {
     use super::*;
     use crate::model::{AccountId, FieldPolicy, ProductId};
+    use crate::normalize::normalize_product;
     use crate::sample;
 
     fn canonical(content: Product, times: &[(Field, i64)]) -> CanonicalProduct {

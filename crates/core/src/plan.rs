@@ -19,7 +19,9 @@
 
 use thiserror::Error;
 
-use crate::diff::{ImageChange, VariantChange, diff_orders, diff_products, variant_key};
+use crate::diff::{
+    ImageChange, VariantFieldChanges, diff_orders, diff_products, match_variants, variant_key,
+};
 use crate::model::{ConnectionSettings, Field, FieldSet, PendingOp, Product, SalesOrder, Variant};
 use crate::transform::{
     TransformError, inbound_price, inbound_variant_key, outbound_order, outbound_product,
@@ -48,32 +50,42 @@ pub fn plan_product(
     let diff = diff_products(snapshot, &desired);
 
     let mut fields = diff.product_fields();
-    for change in &diff.variants {
-        let mut changed = change.fields();
-        if let VariantChange::Changed { key: _, changes } = change {
-            let canonical_variant = desired_variant(&desired, change)
-                .and_then(|v| canonical_variant(canonical, v, target));
-            let agrees =
-                |old: Option<rust_decimal::Decimal>,
-                 pick: fn(&Variant) -> Option<rust_decimal::Decimal>| {
-                    match (old, canonical_variant.and_then(pick)) {
-                        (Some(old), Some(canonical_price)) => {
-                            inbound_price(old, snapshot.currency, canonical.currency, target)
-                                .is_ok_and(|read_back| read_back == canonical_price)
-                        }
-                        _ => false,
-                    }
-                };
-            if let Some(price) = &changes.price
-                && agrees(price.old, |v| v.price)
-            {
-                changed.remove(&Field::Price);
+    // Variants paired exactly as the diff pairs them (two-pass matching): the snapshot side
+    // may lack the SKUs the desired side has.
+    for pair in match_variants(&snapshot.variants, &desired.variants) {
+        let (old, new) = (
+            pair.0.and_then(|i| snapshot.variants.get(i)),
+            pair.1.and_then(|i| desired.variants.get(i)),
+        );
+        let (Some(old), Some(new)) = (old, new) else {
+            fields.insert(Field::Variants);
+            continue;
+        };
+        let changes = VariantFieldChanges::between(old, new);
+        let mut changed = changes.fields();
+        if changed.is_empty() {
+            continue;
+        }
+        let canonical_variant = canonical_variant(canonical, new, target);
+        let agrees = |old: Option<rust_decimal::Decimal>,
+                      pick: fn(&Variant) -> Option<rust_decimal::Decimal>| {
+            match (old, canonical_variant.and_then(pick)) {
+                (Some(old), Some(canonical_price)) => {
+                    inbound_price(old, snapshot.currency, canonical.currency, target)
+                        .is_ok_and(|read_back| read_back == canonical_price)
+                }
+                _ => false,
             }
-            if let Some(price) = &changes.compare_at_price
-                && agrees(price.old, |v| v.compare_at_price)
-            {
-                changed.remove(&Field::CompareAtPrice);
-            }
+        };
+        if let Some(price) = &changes.price
+            && agrees(price.old, |v| v.price)
+        {
+            changed.remove(&Field::Price);
+        }
+        if let Some(price) = &changes.compare_at_price
+            && agrees(price.old, |v| v.compare_at_price)
+        {
+            changed.remove(&Field::CompareAtPrice);
         }
         fields.extend(changed);
     }
@@ -102,14 +114,6 @@ pub fn plan_product(
     Ok(ops)
 }
 
-/// The desired variant a `Changed` entry is about (matched by key, which desired shares).
-fn desired_variant<'a>(desired: &'a Product, change: &VariantChange) -> Option<&'a Variant> {
-    let VariantChange::Changed { key, .. } = change else {
-        return None;
-    };
-    desired.variants.iter().find(|v| variant_key(v) == *key)
-}
-
 /// The canonical variant a desired (outbound) variant came from.
 fn canonical_variant<'a>(
     canonical: &'a Product,
@@ -118,6 +122,100 @@ fn canonical_variant<'a>(
 ) -> Option<&'a Variant> {
     let key = inbound_variant_key(desired, target);
     canonical.variants.iter().find(|v| variant_key(v) == key)
+}
+
+/// The fields a create on this connection writes: every product field whose policy
+/// [`sends`](crate::model::FieldPolicy::sends), plus [`Field::Variants`] always (a product
+/// cannot be created without its variant list; which variants exist is structure, and each
+/// variant's own fields still follow their policies).
+pub fn insert_fields(target: &ConnectionSettings) -> FieldSet {
+    let mut fields: FieldSet = Field::PRODUCT_FIELDS
+        .into_iter()
+        .filter(|field| target.policy(*field).sends())
+        .collect();
+    fields.insert(Field::Variants);
+    fields
+}
+
+/// The record a create (`PendingOp::Insert`) writes on this connection: the outbound
+/// transform of `canonical` with every field the target does not send
+/// ([`insert_fields`]) left out.
+///
+/// *Left out* means empty in the model — `None`, an empty string, list or map — and
+/// connectors omit empty fields from a create, so the platform applies its own default for
+/// them (no description, no images, its default category, its default status handling…).
+/// [`ProductStatus`](crate::model::ProductStatus) has no empty form: when `status` is not
+/// sent the connector must omit it too, which it knows from [`insert_fields`]. A readonly
+/// `title` leaves the title empty; platforms that require one answer with a validation
+/// error, which becomes an issue on the record rather than a title the merchant said never
+/// to write.
+pub fn outbound_for_insert(
+    canonical: &Product,
+    target: &ConnectionSettings,
+) -> Result<Product, PlanError> {
+    let mut out = outbound_product(canonical, target)?;
+    let sends = |field: Field| target.policy(field).sends();
+    if !sends(Field::Sku) {
+        out.sku = None;
+    }
+    if !sends(Field::Title) {
+        out.title.clear();
+    }
+    if !sends(Field::Description) {
+        out.description.clear();
+    }
+    if !sends(Field::Brand) {
+        out.brand = None;
+    }
+    if !sends(Field::Vendor) {
+        out.vendor = None;
+    }
+    if !sends(Field::Category) {
+        out.category = None;
+    }
+    if !sends(Field::Tags) {
+        out.tags.clear();
+    }
+    if !sends(Field::Barcode) {
+        out.barcode = None;
+    }
+    if !sends(Field::Weight) {
+        out.weight_grams = None;
+    }
+    if !sends(Field::Attributes) {
+        out.attributes.clear();
+    }
+    if !sends(Field::Images) {
+        out.images.clear();
+    }
+    for variant in &mut out.variants {
+        // Not even variant SKUs when `sku` is not sent: the merchant said never to write
+        // them there. The created variants are then matched by options (pass 2 of
+        // `diff::match_variants`) and a retried create cannot find them by SKU.
+        if !sends(Field::Sku) {
+            variant.sku = None;
+        }
+        if !sends(Field::Barcode) {
+            variant.barcode = None;
+        }
+        if !sends(Field::Price) {
+            variant.price = None;
+        }
+        if !sends(Field::CompareAtPrice) {
+            variant.compare_at_price = None;
+        }
+        if !sends(Field::Stock) {
+            variant.stock = None;
+        }
+        if !sends(Field::Weight) {
+            variant.weight_grams = None;
+        }
+        if !sends(Field::Images) {
+            variant.image_hashes.clear();
+        }
+    }
+    out.variants.sort_by(crate::diff::cmp_variant_keys);
+    Ok(out)
 }
 
 /// Pending operations for one connection's copy of a sales order. No snapshot: `[Insert]`

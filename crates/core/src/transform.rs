@@ -29,8 +29,8 @@ use thiserror::Error;
 
 use crate::diff::VariantKey;
 use crate::model::{
-    ConnectionSettings, Currency, OrderStatus, PaymentStatus, Product, Rounding, SalesOrder,
-    Variant,
+    ConnectionSettings, Currency, Field, OrderStatus, PaymentStatus, Product, Rounding, SalesOrder,
+    Sku, Variant,
 };
 use crate::normalize::{self, NormalizeError, option_name};
 
@@ -276,6 +276,59 @@ pub fn inbound_product(
             .collect();
     }
     Ok(normalize::normalize_product(out)?)
+}
+
+/// A platform price [`inbound_product_lenient`] could not read back in canonical terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadablePrice {
+    /// The variant's key in canonical terms ([`inbound_variant_key`]).
+    pub key: VariantKey,
+    pub sku: Option<Sku>,
+    /// [`Field::Price`] or [`Field::CompareAtPrice`].
+    pub field: Field,
+    /// As on the platform.
+    pub price: Decimal,
+    pub reason: TransformError,
+}
+
+/// [`inbound_product`], except that a price the inverse margin cannot bring back (it would be
+/// negative, or it overflows — a platform price below `margin_fixed`, say) is left out
+/// (`None`) and reported instead of failing the whole record: one odd price must not block
+/// the record's stock and other fields. Errors of the settings themselves (no conversion
+/// rate, a margin at or below −100 %) still fail, since no price could be read.
+pub fn inbound_product_lenient(
+    product: &Product,
+    settings: &ConnectionSettings,
+    canonical_currency: Currency,
+) -> Result<(Product, Vec<UnreadablePrice>), TransformError> {
+    let from = product.currency;
+    margin_factor(settings)?;
+    rate(settings, canonical_currency, from)?;
+    let mut unreadable = Vec::new();
+    let mut readable = product.clone();
+    for variant in &mut readable.variants {
+        let key = inbound_variant_key(variant, settings);
+        for (field, slot) in [
+            (Field::Price, &mut variant.price),
+            (Field::CompareAtPrice, &mut variant.compare_at_price),
+        ] {
+            let Some(price) = *slot else { continue };
+            if let Err(reason) = inbound_price(price, from, canonical_currency, settings) {
+                unreadable.push(UnreadablePrice {
+                    key: key.clone(),
+                    sku: variant.sku.clone(),
+                    field,
+                    price,
+                    reason,
+                });
+                *slot = None;
+            }
+        }
+    }
+    Ok((
+        inbound_product(&readable, settings, canonical_currency)?,
+        unreadable,
+    ))
 }
 
 /// A canonical order as created on (and kept up to date on) this connection.
