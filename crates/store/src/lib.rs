@@ -41,6 +41,9 @@
 //!
 //! Multi-row writes run inside a savepoint, so they are all-or-nothing even inside a
 //! caller's [`Tx`], and a PostgreSQL transaction stays usable after one fails.
+//! Single-statement writes that can hit a unique constraint (an order number, a connection
+//! name, a binding, a queued change) use `ON CONFLICT … DO NOTHING` or a savepoint, so a
+//! `Conflict` never leaves a caller's PostgreSQL transaction aborted.
 
 use std::str::FromStr;
 use std::time::Duration;

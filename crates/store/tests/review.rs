@@ -228,3 +228,40 @@ store_test! {
         assert_eq!(store.match_candidates(acme, &[sku("xy -9")], &[]).await.unwrap(), vec![shirt.id]);
     }
 }
+
+store_test! {
+    async fn a_transaction_continues_after_a_unique_conflict(store) {
+        let acme = account(&store, "Acme").await;
+        let ml = connection(&store, acme, "ML", PlatformKind::Mercadolibre).await;
+        let woo = connection(&store, acme, "Woo", PlatformKind::Woocommerce).await;
+        store.create_order(acme, ml.id, &order("1001", at(0)), hash(1), &BTreeMap::new(), at(0)).await.unwrap();
+
+        let mut tx = store.begin().await.unwrap();
+        // A known order number.
+        let err = tx.create_order(acme, ml.id, &order("1001", at(0)), hash(1), &BTreeMap::new(), at(1)).await.unwrap_err();
+        assert!(err.is_conflict(), "{err}");
+        // A taken connection name, on create and on rename.
+        let dup = tidemark_store::NewConnection {
+            account: acme,
+            platform: PlatformKind::Csv,
+            name: "ML".to_owned(),
+            settings: Default::default(),
+            platform_settings: serde_json::Value::Null,
+            credentials: None,
+        };
+        assert!(tx.create_connection(&dup, at(1)).await.unwrap_err().is_conflict());
+        let rename = tidemark_store::ConnectionPatch { name: Some("ML".to_owned()), ..Default::default() };
+        assert!(tx.update_connection(acme, woo.id, &rename, at(1)).await.unwrap_err().is_conflict());
+        // A variant SKU repeated inside one product.
+        let mut bad = product("Broken");
+        bad.variants = vec![variant("A"), variant("A")];
+        assert!(tx.create_product(acme, &bad, hash(2), &BTreeMap::new(), at(1)).await.unwrap_err().is_conflict());
+        // The transaction is still usable: later writes succeed and commit.
+        let second = tx.create_order(acme, ml.id, &order("1002", at(1)), hash(3), &BTreeMap::new(), at(1)).await.unwrap();
+        let token = tx.create_api_token(acme, "cli", at(1)).await.unwrap();
+        tx.commit().await.unwrap();
+        assert!(store.get_order(acme, second.id).await.unwrap().is_some());
+        assert_eq!(store.list_api_tokens(acme).await.unwrap().iter().map(|t| t.id).collect::<Vec<_>>(), vec![token.token.id]);
+        assert_eq!(store.get_connection(acme, woo.id).await.unwrap().unwrap().name, "Woo");
+    }
+}

@@ -92,17 +92,25 @@ impl Db<'_> {
         rand::rng().fill_bytes(&mut secret);
         let plaintext = format!("{TOKEN_PREFIX}{}", hex::encode(secret));
         let hash = token_hash(&plaintext);
-        let id: i64 = with_db!(self, |c| sqlx::query_scalar(
+        // 256 random bits do not collide; should they, the answer is a Conflict without a
+        // database error (a caller's PostgreSQL transaction stays usable).
+        let id: Option<i64> = with_db!(self, |c| sqlx::query_scalar(
             "INSERT INTO api_tokens (account_id, name, token_hash, created_at) \
-             VALUES ($1, $2, $3, $4) RETURNING id"
+             VALUES ($1, $2, $3, $4) ON CONFLICT (token_hash) DO NOTHING RETURNING id"
         )
         .bind(account.0)
         .bind(name)
         .bind(&hash)
         .bind(now.0)
-        .fetch_one(&mut *c)
+        .fetch_optional(&mut *c)
         .await)
         .map_err(db_err("api_tokens", "create"))?;
+        let id = id.ok_or_else(|| StoreError::Conflict {
+            table: "api_tokens",
+            kind: crate::ConflictKind::Unique {
+                detail: "token collision; issue another".to_owned(),
+            },
+        })?;
         Ok(NewApiToken {
             token: ApiToken {
                 id,

@@ -72,6 +72,15 @@ struct ClockRow {
     clock_at: i64,
 }
 
+fn name_taken(name: &str) -> StoreError {
+    StoreError::Conflict {
+        table: "connections",
+        kind: crate::ConflictKind::Unique {
+            detail: format!("a connection named {name:?} already exists in this account"),
+        },
+    }
+}
+
 impl Db<'_> {
     pub(crate) async fn create_connection(
         &mut self,
@@ -80,10 +89,13 @@ impl Db<'_> {
     ) -> Result<Connection, StoreError> {
         let settings = to_json("create_connection", &new.settings)?;
         let platform_settings = to_json("create_connection", &new.platform_settings)?;
-        let id: i64 = with_db!(self, |c| sqlx::query_scalar(
+        // ON CONFLICT DO NOTHING: a taken name is answered without a database error, so a
+        // caller's PostgreSQL transaction stays usable.
+        let id: Option<i64> = with_db!(self, |c| sqlx::query_scalar(
             "INSERT INTO connections (account_id, platform, name, settings, platform_settings, \
              credentials, paused, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, FALSE, $7, $7) RETURNING id"
+             VALUES ($1, $2, $3, $4, $5, $6, FALSE, $7, $7) \
+             ON CONFLICT (account_id, name) DO NOTHING RETURNING id"
         )
         .bind(new.account.0)
         .bind(new.platform.as_str())
@@ -92,9 +104,10 @@ impl Db<'_> {
         .bind(&platform_settings)
         .bind(new.credentials.as_deref())
         .bind(now.0)
-        .fetch_one(&mut *c)
+        .fetch_optional(&mut *c)
         .await)
         .map_err(db_err("connections", "create"))?;
+        let id = id.ok_or_else(|| name_taken(&new.name))?;
         Ok(Connection {
             id: ConnectionId(id),
             account: new.account,
@@ -211,7 +224,10 @@ impl Db<'_> {
             .as_ref()
             .map(|s| to_json("update_connection", s))
             .transpose()?;
-        let done = with_db!(self, |c| sqlx::query(
+        // A rename can hit UNIQUE (account, name): run it in a savepoint so the conflict
+        // leaves a caller's transaction usable.
+        self.savepoint().await?;
+        let result = with_db!(self, |c| sqlx::query(
             "UPDATE connections SET name = COALESCE($3, name), \
              settings = COALESCE($4, settings), \
              platform_settings = COALESCE($5, platform_settings), updated_at = $6 \
@@ -226,7 +242,12 @@ impl Db<'_> {
         .execute(&mut *c)
         .await
         .map(|r| r.rows_affected()))
-        .map_err(db_err("connections", "update"))?;
+        .map_err(db_err("connections", "update"))
+        .map_err(|e| match e {
+            StoreError::Conflict { .. } => name_taken(patch.name.as_deref().unwrap_or_default()),
+            other => other,
+        });
+        let done = self.end_savepoint(result).await?;
         if done == 0 {
             return Err(StoreError::not_found("connection", id));
         }
