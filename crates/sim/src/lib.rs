@@ -11,6 +11,7 @@ pub mod faults;
 pub mod harness;
 pub mod images;
 pub mod stats;
+pub mod woocommerce;
 
 pub use faults::{Fault, FaultConfig, Faults};
 pub use harness::{Harness, RunningSim};
