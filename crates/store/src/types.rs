@@ -284,6 +284,15 @@ pub struct NewJobRun {
     pub max_attempts: u32,
 }
 
+/// What [`crate::Store::requeue_stale_job_runs`] did with runs whose worker died.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaleJobRuns {
+    /// Back to queued, due now (the reconciler enqueues them again).
+    pub requeued: Vec<JobRunId>,
+    /// Attempts used up: failed, with an error.
+    pub failed: Vec<JobRunId>,
+}
+
 /// Which job runs to list (always within one account), newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobRunFilter {

@@ -265,3 +265,36 @@ store_test! {
         assert_eq!(store.get_connection(acme, woo.id).await.unwrap().unwrap().name, "Woo");
     }
 }
+
+store_test! {
+    async fn job_runs_honour_backoff_and_attempt_limits(store) {
+        use tidemark_store::{JobKind, JobState, NewJobRun};
+        let acme = account(&store, "Acme").await;
+        let shop = connection(&store, acme, "Shop", PlatformKind::Shopify).await;
+        let new = NewJobRun { connection: shop.id, kind: JobKind::Fetch, scope: serde_json::json!({}), trigger: "user".to_owned(), max_attempts: 2 };
+        let run = store.create_job_run(&new, Timestamp(10)).await.unwrap();
+        store.start_job_run(run.id, "w1", Timestamp(11)).await.unwrap().unwrap();
+        assert_eq!(store.retry_job_run(run.id, "w1", Timestamp(100), "HTTP 503", Timestamp(12)).await.unwrap(), Some(JobState::Queued));
+        // A repeated queue message before the backoff ends does not start it.
+        assert!(store.start_job_run(run.id, "w2", Timestamp(50)).await.unwrap().is_none());
+        let waiting = store.get_job_run(run.id).await.unwrap().unwrap();
+        assert_eq!((waiting.state, waiting.attempts), (JobState::Queued, 1));
+        assert!(store.start_job_run(run.id, "w2", Timestamp(100)).await.unwrap().is_some());
+
+        // The second (last) attempt crashes its worker: it fails instead of looping forever.
+        let stale = store.requeue_stale_job_runs(Timestamp(200), Timestamp(300)).await.unwrap();
+        assert_eq!((stale.requeued, stale.failed), (vec![], vec![run.id]));
+        let failed = store.get_job_run(run.id).await.unwrap().unwrap();
+        assert_eq!((failed.state, failed.finished_at, failed.lease_owner.clone()), (JobState::Failed, Some(Timestamp(300)), None));
+        assert!(failed.error.unwrap().contains("heartbeat"));
+        assert!(store.start_job_run(run.id, "w3", Timestamp(400)).await.unwrap().is_none());
+
+        // One with attempts left is requeued, due now.
+        let other = store.create_job_run(&NewJobRun { kind: JobKind::Send, ..new.clone() }, Timestamp(10)).await.unwrap();
+        store.start_job_run(other.id, "w1", Timestamp(11)).await.unwrap().unwrap();
+        let stale = store.requeue_stale_job_runs(Timestamp(200), Timestamp(300)).await.unwrap();
+        assert_eq!((stale.requeued, stale.failed), (vec![other.id], vec![]));
+        let queued = store.get_job_run(other.id).await.unwrap().unwrap();
+        assert_eq!((queued.state, queued.next_attempt_at), (JobState::Queued, Timestamp(300)));
+    }
+}

@@ -628,8 +628,8 @@ store_test! {
 
         let fourth = store.create_job_run(&NewJobRun { kind: JobKind::IntegrityFix, ..new.clone() }, Timestamp(40)).await.unwrap();
         store.start_job_run(fourth.id, "dead-worker", Timestamp(41)).await.unwrap().unwrap();
-        assert!(store.requeue_stale_job_runs(Timestamp(41), Timestamp(60)).await.unwrap().is_empty());
-        assert_eq!(store.requeue_stale_job_runs(Timestamp(42), Timestamp(60)).await.unwrap(), vec![fourth.id]);
+        assert_eq!(store.requeue_stale_job_runs(Timestamp(41), Timestamp(60)).await.unwrap(), Default::default());
+        assert_eq!(store.requeue_stale_job_runs(Timestamp(42), Timestamp(60)).await.unwrap().requeued, vec![fourth.id]);
         assert!(!store.heartbeat_job_run(fourth.id, "dead-worker", Timestamp(61)).await.unwrap(), "a requeued run is lost to its old worker");
         assert_eq!(store.get_job_run(fourth.id).await.unwrap().unwrap().state, JobState::Queued);
 

@@ -8,7 +8,8 @@ use super::{from_json, opt_ts, to_json, to_u32, ts};
 use crate::error::db_err;
 use crate::sql::{Arg, Sql, query_builder};
 use crate::{
-    Db, JobKind, JobRun, JobRunFilter, JobState, NewJobRun, StoreError, repository, with_db,
+    Db, JobKind, JobRun, JobRunFilter, JobState, NewJobRun, StaleJobRuns, StoreError, repository,
+    with_db,
 };
 
 const COLUMNS: &str = "j.id, j.connection_id, j.kind, j.scope, j.triggered_by, j.state, \
@@ -202,7 +203,9 @@ impl Db<'_> {
     }
 
     /// Compare-and-set `queued → running` for `owner`: attempts + 1, started and heartbeat
-    /// now. `None` when the run is not queued (finished, cancelled, or another worker won).
+    /// now. `None` when the run is not queued (finished, cancelled, or another worker won) or
+    /// not yet due (`next_attempt_at` after `now`: a repeated queue message does not skip the
+    /// backoff).
     pub(crate) async fn start_job_run(
         &mut self,
         id: JobRunId,
@@ -212,7 +215,7 @@ impl Db<'_> {
         let done = with_db!(self, |c| sqlx::query(
             "UPDATE job_runs SET state = 'running', lease_owner = $2, attempts = attempts + 1, \
              started_at = COALESCE(started_at, $3), heartbeat_at = $3, error = NULL \
-             WHERE id = $1 AND state = 'queued'"
+             WHERE id = $1 AND state = 'queued' AND next_attempt_at <= $3"
         )
         .bind(id.0)
         .bind(owner)
@@ -381,26 +384,54 @@ impl Db<'_> {
         Ok(done > 0)
     }
 
-    /// Puts running runs whose last heartbeat is older than `heartbeat_before` (their worker
-    /// died) back to queued, due now, keeping their checkpoint; returns their ids.
+    /// Worker-only (the reconciler). Running runs whose last heartbeat is older than
+    /// `heartbeat_before` (their worker died) go back to queued, due now, keeping their
+    /// checkpoint; those that have used up their attempts (a run that crashes its worker
+    /// every time) go to failed with an error instead, so they do not loop forever.
     pub(crate) async fn requeue_stale_job_runs(
         &mut self,
         heartbeat_before: Timestamp,
         now: Timestamp,
-    ) -> Result<Vec<JobRunId>, StoreError> {
-        let ids: Vec<i64> = with_db!(self, |c| sqlx::query_scalar(
-            "UPDATE job_runs SET state = 'queued', lease_owner = NULL, next_attempt_at = $2 \
+    ) -> Result<StaleJobRuns, StoreError> {
+        let rows: Vec<(i64, i64, String, i64)> = with_db!(self, |c| sqlx::query_as(
+            "UPDATE job_runs SET \
+             state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
+             finished_at = CASE WHEN attempts >= max_attempts THEN $2 ELSE NULL END, \
+             error = CASE WHEN attempts >= max_attempts \
+             THEN 'worker stopped heartbeating; attempts used up' ELSE error END, \
+             lease_owner = NULL, next_attempt_at = $2 \
              WHERE state = 'running' AND COALESCE(heartbeat_at, started_at, created_at) < $1 \
-             RETURNING id"
+             RETURNING id, connection_id, state, attempts"
         )
         .bind(heartbeat_before.0)
         .bind(now.0)
         .fetch_all(&mut *c)
         .await)
         .map_err(db_err("job_runs", "requeue stale"))?;
-        let mut ids: Vec<JobRunId> = ids.into_iter().map(JobRunId).collect();
-        ids.sort();
-        Ok(ids)
+        let mut out = StaleJobRuns::default();
+        for (id, connection, state, attempts) in rows {
+            let failed = state == "failed";
+            tracing::debug!(
+                job_run = id,
+                connection,
+                attempts,
+                state = state.as_str(),
+                "stale job run (no heartbeat) {}",
+                if failed {
+                    "failed: attempts used up"
+                } else {
+                    "requeued"
+                }
+            );
+            if failed {
+                out.failed.push(JobRunId(id));
+            } else {
+                out.requeued.push(JobRunId(id));
+            }
+        }
+        out.requeued.sort();
+        out.failed.sort();
+        Ok(out)
     }
 
     /// Deletes finished runs that finished before `before`; returns how many.
@@ -435,6 +466,7 @@ repository! {
     /// state, or `None` if `owner` no longer runs it.
     write fn retry_job_run(id: JobRunId, owner: &str, next_attempt_at: Timestamp, error: &str, now: Timestamp) -> Option<JobState>;
     write fn cancel_job_run(id: JobRunId, now: Timestamp) -> bool;
-    write fn requeue_stale_job_runs(heartbeat_before: Timestamp, now: Timestamp) -> Vec<JobRunId>;
+    /// Worker-only: requeues runs whose worker died, or fails them when their attempts are used up.
+    write fn requeue_stale_job_runs(heartbeat_before: Timestamp, now: Timestamp) -> StaleJobRuns;
     write fn prune_job_runs(before: Timestamp) -> u64;
 }
