@@ -1,7 +1,10 @@
 //! tidemark-store: the repositories of tidemark over SQLite and PostgreSQL.
 //!
 //! Boundary: the only crate that writes SQL. Every statement binds its values; none is
-//! spliced into SQL text. Every query that a user can reach is scoped by account.
+//! spliced into SQL text. Every method an API user can reach takes an `account` and answers
+//! `NotFound` (or nothing) for another account's ids. Methods without one are worker-only
+//! (the scheduler, the reconciler, a job holding the connection's lease) and say so in their
+//! docs ("Worker-only", or "by id alone"); the API must never call them with ids a user sent.
 //!
 //! One [`Store`] wraps either pool. Each repository method is written once, on the
 //! crate-private [`Db`] handle, with [`with_db!`] expanding its body for each dialect, and is

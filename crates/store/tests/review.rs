@@ -108,7 +108,7 @@ store_test! {
         let queued = store.pending_changes_of_record(p1).await.unwrap();
         assert_eq!(queued.len(), 1);
         assert_eq!(queued[0].change.op, PendingOp::Update { fields: all_product_fields() });
-        assert_eq!(store.pending_counts(shop.id).await.unwrap().inserts, 0);
+        assert_eq!(store.pending_counts(acme, shop.id).await.unwrap().inserts, 0);
         // Completing it again (a repeated message) leaves the update alone.
         assert!(matches!(
             store.complete_pending_insert(read.change.id, read.revision, at(4)).await.unwrap(),
@@ -272,7 +272,7 @@ store_test! {
         let acme = account(&store, "Acme").await;
         let shop = connection(&store, acme, "Shop", PlatformKind::Shopify).await;
         let new = NewJobRun { connection: shop.id, kind: JobKind::Fetch, scope: serde_json::json!({}), trigger: "user".to_owned(), max_attempts: 2 };
-        let run = store.create_job_run(&new, Timestamp(10)).await.unwrap();
+        let run = store.create_job_run(acme, &new, Timestamp(10)).await.unwrap();
         store.start_job_run(run.id, "w1", Timestamp(11)).await.unwrap().unwrap();
         assert_eq!(store.retry_job_run(run.id, "w1", Timestamp(100), "HTTP 503", Timestamp(12)).await.unwrap(), Some(JobState::Queued));
         // A repeated queue message before the backoff ends does not start it.
@@ -290,11 +290,44 @@ store_test! {
         assert!(store.start_job_run(run.id, "w3", Timestamp(400)).await.unwrap().is_none());
 
         // One with attempts left is requeued, due now.
-        let other = store.create_job_run(&NewJobRun { kind: JobKind::Send, ..new.clone() }, Timestamp(10)).await.unwrap();
+        let other = store.create_job_run(acme, &NewJobRun { kind: JobKind::Send, ..new.clone() }, Timestamp(10)).await.unwrap();
         store.start_job_run(other.id, "w1", Timestamp(11)).await.unwrap().unwrap();
         let stale = store.requeue_stale_job_runs(Timestamp(200), Timestamp(300)).await.unwrap();
         assert_eq!((stale.requeued, stale.failed), (vec![other.id], vec![]));
         let queued = store.get_job_run(other.id).await.unwrap().unwrap();
         assert_eq!((queued.state, queued.next_attempt_at), (JobState::Queued, Timestamp(300)));
+    }
+}
+
+store_test! {
+    async fn user_reachable_calls_are_scoped_by_account(store) {
+        use tidemark_store::{JobKind, JobState, NewJobRun};
+        let acme = account(&store, "Acme").await;
+        let other = account(&store, "Other").await;
+        let shop = connection(&store, acme, "Shop", PlatformKind::Shopify).await;
+        let new = NewJobRun { connection: shop.id, kind: JobKind::Fetch, scope: serde_json::json!({}), trigger: "user".to_owned(), max_attempts: 1 };
+        let run = store.create_job_run(acme, &new, at(0)).await.unwrap();
+        store.bind(&binding(shop.id, RecordKind::Product, "ext-1", 1), at(0)).await.unwrap();
+        store.enqueue_pending_change(shop.id, RecordRef::Product(ProductId(1)), &PendingOp::Insert, at(0)).await.unwrap();
+        store.set_clock(shop.id, ScanKind::Products, at(5)).await.unwrap();
+
+        let not_found = |r: Result<_, StoreError>| matches!(r, Err(StoreError::NotFound { .. }));
+        // Another account sees nothing and changes nothing.
+        assert!(not_found(store.create_job_run(other, &new, at(1)).await.map(drop)));
+        assert!(!store.cancel_job_run(other, run.id, at(1)).await.unwrap());
+        assert_eq!(store.get_job_run(run.id).await.unwrap().unwrap().state, JobState::Queued);
+        assert!(not_found(store.reset_clocks(other, shop.id, &[ScanKind::Products]).await));
+        assert_eq!(store.get_clocks(shop.id).await.unwrap().len(), 1);
+        assert!(not_found(store.pending_counts(other, shop.id).await.map(drop)));
+        assert!(not_found(store.list_bindings(other, shop.id, RecordKind::Product, None, 10).await.map(drop)));
+        assert!(store.bindings_of_record(other, RecordKind::Product, 1).await.unwrap().is_empty());
+
+        // The owner does.
+        assert_eq!(store.pending_counts(acme, shop.id).await.unwrap().total(), 1);
+        assert_eq!(store.list_bindings(acme, shop.id, RecordKind::Product, None, 10).await.unwrap().len(), 1);
+        assert_eq!(store.bindings_of_record(acme, RecordKind::Product, 1).await.unwrap().len(), 1);
+        store.reset_clocks(acme, shop.id, &[ScanKind::Products]).await.unwrap();
+        assert!(store.get_clocks(shop.id).await.unwrap().is_empty());
+        assert!(store.cancel_job_run(acme, run.id, at(2)).await.unwrap());
     }
 }

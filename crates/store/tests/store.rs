@@ -139,7 +139,7 @@ store_test! {
         let clocks = store.get_clocks(shop.id).await.unwrap();
         assert_eq!(clocks, BTreeMap::from([(ScanKind::Products, Timestamp(150)), (ScanKind::Orders, Timestamp(200))]));
         assert_eq!(store.get_connection(acme, shop.id).await.unwrap().unwrap().clocks, clocks);
-        store.reset_clocks(shop.id, &[ScanKind::Products]).await.unwrap();
+        store.reset_clocks(acme, shop.id, &[ScanKind::Products]).await.unwrap();
         assert_eq!(store.get_clocks(shop.id).await.unwrap(), BTreeMap::from([(ScanKind::Orders, Timestamp(200))]));
     }
 }
@@ -253,7 +253,7 @@ store_test! {
         drop(tx);
         assert_eq!(store.count_products(acme).await.unwrap(), 0);
         assert_eq!(store.count_bindings(shop.id, RecordKind::Product).await.unwrap(), 0);
-        assert_eq!(store.pending_counts(shop.id).await.unwrap().total(), 0);
+        assert_eq!(store.pending_counts(acme, shop.id).await.unwrap().total(), 0);
 
         // And an explicit rollback.
         let mut tx = store.begin().await.unwrap();
@@ -332,9 +332,9 @@ store_test! {
         // Lookups both ways.
         assert_eq!(store.binding_by_external(shop.id, RecordKind::Product, &b.external_id).await.unwrap(), Some(b.clone()));
         assert_eq!(store.binding_by_internal(shop.id, RecordKind::Variant, 10, "SKU-2").await.unwrap(), Some(v2.clone()));
-        assert_eq!(store.bindings_of_record(RecordKind::Variant, 10).await.unwrap(), vec![v1.clone(), v2.clone()]);
+        assert_eq!(store.bindings_of_record(acme, RecordKind::Variant, 10).await.unwrap(), vec![v1.clone(), v2.clone()]);
         assert_eq!(store.count_bindings(shop.id, RecordKind::Product).await.unwrap(), 1);
-        let listed = store.list_bindings(shop.id, RecordKind::Variant, Some(&ExternalId::new("v1")), 10).await.unwrap();
+        let listed = store.list_bindings(acme, shop.id, RecordKind::Variant, Some(&ExternalId::new("v1")), 10).await.unwrap();
         assert_eq!(listed, vec![v2]);
 
         assert!(store.unbind(shop.id, RecordKind::Product, &b.external_id).await.unwrap());
@@ -485,7 +485,7 @@ store_test! {
         store.enqueue_pending_change(shop.id, p1, &PendingOp::ImageDelete { external_id: None, content_hash: hash(10) }, Timestamp(13)).await.unwrap();
         store.enqueue_pending_change(woo.id, p1, &update(&[Field::Title]), Timestamp(13)).await.unwrap();
 
-        let counts = store.pending_counts(shop.id).await.unwrap();
+        let counts = store.pending_counts(acme, shop.id).await.unwrap();
         assert_eq!((counts.inserts, counts.updates, counts.image_deletes), (2, 0, 2));
         let by_connection = store.pending_counts_by_connection(acme).await.unwrap();
         assert_eq!(by_connection[&woo.id].updates, 1);
@@ -511,7 +511,7 @@ store_test! {
         let fresh = store.due_pending_changes(woo.id, Timestamp(100), None, 10).await.unwrap()[0].clone();
         assert_eq!(fresh.change.op, update(&[Field::Title, Field::Price]));
         assert!(store.remove_pending_change(fresh.change.id, fresh.revision).await.unwrap());
-        assert_eq!(store.pending_counts(woo.id).await.unwrap().total(), 0);
+        assert_eq!(store.pending_counts(acme, woo.id).await.unwrap().total(), 0);
     }
 }
 
@@ -575,7 +575,7 @@ store_test! {
         let other = account(&store, "Other").await;
         let shop = connection(&store, acme, "Shop", PlatformKind::Shopify).await;
         let new = NewJobRun { connection: shop.id, kind: JobKind::Fetch, scope: serde_json::json!({ "scope": "full" }), trigger: "user".to_owned(), max_attempts: 2 };
-        let run = store.create_job_run(&new, Timestamp(10)).await.unwrap();
+        let run = store.create_job_run(acme, &new, Timestamp(10)).await.unwrap();
         assert_eq!((run.state, run.attempts, run.next_attempt_at), (JobState::Queued, 0, Timestamp(10)));
         assert_eq!(store.active_job_run(shop.id, JobKind::Fetch).await.unwrap().map(|r| r.id), Some(run.id));
         assert_eq!(store.active_job_run(shop.id, JobKind::Send).await.unwrap(), None);
@@ -612,21 +612,21 @@ store_test! {
         let failed = store.get_job_run(run.id).await.unwrap().unwrap();
         assert_eq!((failed.state, failed.attempts, failed.error.as_deref(), failed.finished_at), (JobState::Failed, 2, Some("again"), Some(Timestamp(101))));
         assert!(store.start_job_run(run.id, "worker-d", Timestamp(300)).await.unwrap().is_none(), "finished runs never restart");
-        assert!(!store.cancel_job_run(run.id, Timestamp(300)).await.unwrap());
+        assert!(!store.cancel_job_run(acme, run.id, Timestamp(300)).await.unwrap());
 
         // Succeed by owner only; cancel; stale heartbeats are requeued.
-        let second = store.create_job_run(&NewJobRun { kind: JobKind::Send, ..new.clone() }, Timestamp(20)).await.unwrap();
+        let second = store.create_job_run(acme, &NewJobRun { kind: JobKind::Send, ..new.clone() }, Timestamp(20)).await.unwrap();
         store.start_job_run(second.id, "w1", Timestamp(21)).await.unwrap().unwrap();
         assert!(!store.finish_job_run(second.id, "w2", JobState::Succeeded, None, Timestamp(22)).await.unwrap());
         assert!(matches!(store.finish_job_run(second.id, "w1", JobState::Queued, None, Timestamp(22)).await, Err(StoreError::Invalid { .. })));
         assert!(store.finish_job_run(second.id, "w1", JobState::Succeeded, None, Timestamp(22)).await.unwrap());
         assert!(!store.finish_job_run(second.id, "w1", JobState::Failed, Some("late"), Timestamp(23)).await.unwrap());
 
-        let third = store.create_job_run(&NewJobRun { kind: JobKind::Sync, ..new.clone() }, Timestamp(30)).await.unwrap();
-        assert!(store.cancel_job_run(third.id, Timestamp(31)).await.unwrap());
+        let third = store.create_job_run(acme, &NewJobRun { kind: JobKind::Sync, ..new.clone() }, Timestamp(30)).await.unwrap();
+        assert!(store.cancel_job_run(acme, third.id, Timestamp(31)).await.unwrap());
         assert!(store.start_job_run(third.id, "w1", Timestamp(32)).await.unwrap().is_none());
 
-        let fourth = store.create_job_run(&NewJobRun { kind: JobKind::IntegrityFix, ..new.clone() }, Timestamp(40)).await.unwrap();
+        let fourth = store.create_job_run(acme, &NewJobRun { kind: JobKind::IntegrityFix, ..new.clone() }, Timestamp(40)).await.unwrap();
         store.start_job_run(fourth.id, "dead-worker", Timestamp(41)).await.unwrap().unwrap();
         assert_eq!(store.requeue_stale_job_runs(Timestamp(41), Timestamp(60)).await.unwrap(), Default::default());
         assert_eq!(store.requeue_stale_job_runs(Timestamp(42), Timestamp(60)).await.unwrap().requeued, vec![fourth.id]);
@@ -714,9 +714,9 @@ store_test! {
         store.bind(&binding(shop.id, RecordKind::Product, "x", p.id.0), T0).await.unwrap();
         store.enqueue_pending_change(shop.id, RecordRef::Product(p.id), &PendingOp::Insert, T0).await.unwrap();
         store.set_clock(shop.id, ScanKind::Products, T0).await.unwrap();
-        store.create_job_run(&NewJobRun { connection: shop.id, kind: JobKind::Fetch, scope: serde_json::Value::Null, trigger: "user".to_owned(), max_attempts: 1 }, T0).await.unwrap();
+        store.create_job_run(acme, &NewJobRun { connection: shop.id, kind: JobKind::Fetch, scope: serde_json::Value::Null, trigger: "user".to_owned(), max_attempts: 1 }, T0).await.unwrap();
         assert!(store.delete_connection(acme, shop.id).await.unwrap());
-        assert_eq!(store.bindings_of_record(RecordKind::Product, p.id.0).await.unwrap(), vec![]);
+        assert_eq!(store.bindings_of_record(acme, RecordKind::Product, p.id.0).await.unwrap(), vec![]);
         assert!(store.pending_changes_of_record(RecordRef::Product(p.id)).await.unwrap().is_empty());
         assert!(store.list_job_runs(acme, &JobRunFilter::default()).await.unwrap().is_empty());
         assert!(store.get_product(acme, p.id).await.unwrap().is_some());
@@ -1065,12 +1065,12 @@ store_test! {
         assert!(store.delete_product(acme, gone.id, T0).await.unwrap());
         assert!(!store.delete_product(acme, gone.id, T0).await.unwrap());
         assert_eq!(store.get_product(acme, gone.id).await.unwrap(), None);
-        assert!(store.bindings_of_record(RecordKind::Product, gone.id.0).await.unwrap().is_empty());
-        assert!(store.bindings_of_record(RecordKind::Variant, gone.id.0).await.unwrap().is_empty());
+        assert!(store.bindings_of_record(acme, RecordKind::Product, gone.id.0).await.unwrap().is_empty());
+        assert!(store.bindings_of_record(acme, RecordKind::Variant, gone.id.0).await.unwrap().is_empty());
         assert!(store.pending_changes_of_record(RecordRef::Product(gone.id)).await.unwrap().is_empty());
         assert!(store.open_issue_counts(acme).await.unwrap().is_empty());
-        assert_eq!(store.bindings_of_record(RecordKind::Product, keep.id.0).await.unwrap().len(), 1);
-        assert_eq!(store.pending_counts(shop.id).await.unwrap().total(), 1);
+        assert_eq!(store.bindings_of_record(acme, RecordKind::Product, keep.id.0).await.unwrap().len(), 1);
+        assert_eq!(store.pending_counts(acme, shop.id).await.unwrap().total(), 1);
 
         assert_eq!(store.list_unbound_products(acme, shop.id, None, 10).await.unwrap(), vec![]);
         let fresh = store.create_product(acme, &realistic(3), hash(3), &BTreeMap::new(), T0).await.unwrap();

@@ -2,7 +2,8 @@
 //! acknowledged snapshots, and full-scan generations for mark and sweep.
 
 use tidemark_core::{
-    Binding, ConnectionId, ExternalId, RecordContent, RecordKind, ScanKind, Snapshot, Timestamp,
+    AccountId, Binding, ConnectionId, ExternalId, RecordContent, RecordKind, ScanKind, Snapshot,
+    Timestamp,
 };
 
 use super::{from_json, hash_from_hex, opt_ts, to_json, to_u32};
@@ -234,16 +235,22 @@ impl Db<'_> {
         Ok(self.bindings_where(sql).await?.into_iter().next())
     }
 
-    /// Every binding of one internal record (all connections; for variants and images, all
-    /// keys), ordered by connection.
+    /// Every binding of one internal record on the account's connections (for variants and
+    /// images, all keys), ordered by connection.
     pub(crate) async fn bindings_of_record(
         &mut self,
+        account: AccountId,
         kind: RecordKind,
         internal_id: i64,
     ) -> Result<Vec<Binding>, StoreError> {
         let mut sql = Sql::new("SELECT ");
         sql.push(BINDING_COLUMNS)
-            .push(" FROM bindings WHERE kind = ")
+            .push(
+                " FROM bindings WHERE connection_id IN \
+                 (SELECT id FROM connections WHERE account_id = ",
+            )
+            .bind_i64(account.0)
+            .push(") AND kind = ")
             .bind_text(kind.as_str())
             .push(" AND internal_id = ")
             .bind_i64(internal_id)
@@ -254,11 +261,13 @@ impl Db<'_> {
     /// Bindings of one connection and kind in external-id order, after `after` (keyset).
     pub(crate) async fn list_bindings(
         &mut self,
+        account: AccountId,
         connection: ConnectionId,
         kind: RecordKind,
         after: Option<&ExternalId>,
         limit: i64,
     ) -> Result<Vec<Binding>, StoreError> {
+        self.check_connection(account, connection).await?;
         let mut sql = Sql::new("SELECT ");
         sql.push(BINDING_COLUMNS)
             .push(" FROM bindings WHERE connection_id = ")
@@ -603,8 +612,10 @@ repository! {
     write fn unbind(connection: ConnectionId, kind: RecordKind, external_id: &ExternalId) -> bool;
     read fn binding_by_external(connection: ConnectionId, kind: RecordKind, external_id: &ExternalId) -> Option<Binding>;
     read fn binding_by_internal(connection: ConnectionId, kind: RecordKind, internal_id: i64, internal_key: &str) -> Option<Binding>;
-    read fn bindings_of_record(kind: RecordKind, internal_id: i64) -> Vec<Binding>;
-    read fn list_bindings(connection: ConnectionId, kind: RecordKind, after: Option<&ExternalId>, limit: i64) -> Vec<Binding>;
+    /// Bindings of an internal record on the account's connections.
+    read fn bindings_of_record(account: AccountId, kind: RecordKind, internal_id: i64) -> Vec<Binding>;
+    /// Bindings of a connection of the account (`NotFound` otherwise), keyset by external id.
+    read fn list_bindings(account: AccountId, connection: ConnectionId, kind: RecordKind, after: Option<&ExternalId>, limit: i64) -> Vec<Binding>;
     read fn count_bindings(connection: ConnectionId, kind: RecordKind) -> i64;
     read fn list_orphan_bindings(connection: ConnectionId, limit: i64) -> Vec<Binding>;
     write fn put_snapshot(snapshot: &Snapshot, now: Timestamp) -> ();

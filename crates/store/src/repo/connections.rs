@@ -443,9 +443,11 @@ impl Db<'_> {
 
     pub(crate) async fn reset_clocks(
         &mut self,
+        account: AccountId,
         connection: ConnectionId,
         kinds: &[ScanKind],
     ) -> Result<(), StoreError> {
+        self.check_connection(account, connection).await?;
         for kind in kinds {
             with_db!(self, |c| sqlx::query(
                 "DELETE FROM clocks WHERE connection_id = $1 AND scan_kind = $2"
@@ -469,6 +471,7 @@ repository! {
     /// A connection by id alone, for workers acting on a job run (never for API requests).
     read fn load_connection(id: ConnectionId) -> Option<Connection>;
     read fn list_connections(account: AccountId) -> Vec<Connection>;
+    /// Worker-only (the scheduler and reconciler): every connection of every account.
     read fn list_all_connections() -> Vec<Connection>;
     write fn update_connection(
         account: AccountId,
@@ -489,16 +492,22 @@ repository! {
         ciphertext: Option<&[u8]>,
         now: Timestamp,
     ) -> bool;
+    /// Worker-only (a connector about to call its platform): the ciphertext, by id alone.
     read fn connection_credentials(id: ConnectionId) -> Option<Vec<u8>>;
     /// Deletes a connection and everything that hangs off it (bindings, snapshots, pending
     /// changes, issues, job runs, clocks, cooldowns). Orders placed there are kept.
     write fn delete_connection(account: AccountId, id: ConnectionId) -> bool;
+    /// Worker-only: records the end of a fetch.
     write fn record_fetch(id: ConnectionId, at: Timestamp) -> ();
+    /// Worker-only: records the end of a send.
     write fn record_send(id: ConnectionId, at: Timestamp) -> ();
     read fn resolve_connection_name(account: AccountId, name: &str) -> ConnectionId;
+    /// Worker-only (API users see clocks on [`crate::Store::get_connection`]).
     read fn get_clocks(connection: ConnectionId) -> BTreeMap<ScanKind, Timestamp>;
-    /// Moves the clock (the caller passes the largest platform timestamp a completed scan saw).
+    /// Worker-only: moves the clock (the caller passes the largest platform timestamp a
+    /// completed scan saw).
     write fn set_clock(connection: ConnectionId, kind: ScanKind, at: Timestamp) -> ();
-    /// Forgets the clocks so the next fetch of those kinds is a full scan.
-    write fn reset_clocks(connection: ConnectionId, kinds: &[ScanKind]) -> ();
+    /// Forgets the clocks so the next fetch of those kinds is a full scan ("reset clocks");
+    /// `NotFound` when the connection is not the account's.
+    write fn reset_clocks(account: AccountId, connection: ConnectionId, kinds: &[ScanKind]) -> ();
 }

@@ -86,12 +86,15 @@ impl Db<'_> {
         rows.into_iter().map(JobRow::into_run).collect()
     }
 
-    /// Creates a queued run, due at `now`.
+    /// Creates a queued run, due at `now`, for a connection of the account (`NotFound`
+    /// otherwise).
     pub(crate) async fn create_job_run(
         &mut self,
+        account: AccountId,
         new: &NewJobRun,
         now: Timestamp,
     ) -> Result<JobRun, StoreError> {
+        self.check_connection(account, new.connection).await?;
         let scope = to_json("create job run", &new.scope)?;
         let id: i64 = with_db!(self, |c| sqlx::query_scalar(
             "INSERT INTO job_runs (connection_id, kind, scope, triggered_by, state, progress, \
@@ -368,15 +371,18 @@ impl Db<'_> {
     /// checkpoint, which then fails).
     pub(crate) async fn cancel_job_run(
         &mut self,
+        account: AccountId,
         id: JobRunId,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let done = with_db!(self, |c| sqlx::query(
             "UPDATE job_runs SET state = 'cancelled', finished_at = $2, lease_owner = NULL \
-             WHERE id = $1 AND state IN ('queued', 'running')"
+             WHERE id = $1 AND state IN ('queued', 'running') \
+             AND connection_id IN (SELECT id FROM connections WHERE account_id = $3)"
         )
         .bind(id.0)
         .bind(now.0)
+        .bind(account.0)
         .execute(&mut *c)
         .await
         .map(|r| r.rows_affected()))
@@ -449,14 +455,18 @@ impl Db<'_> {
 }
 
 repository! {
-    write fn create_job_run(new: &NewJobRun, now: Timestamp) -> JobRun;
+    /// Creates a queued run for a connection of the account (`NotFound` otherwise).
+    write fn create_job_run(account: AccountId, new: &NewJobRun, now: Timestamp) -> JobRun;
     /// A run by id alone (workers); the API uses [`Store::get_account_job_run`].
     read fn get_job_run(id: JobRunId) -> Option<JobRun>;
     read fn get_account_job_run(account: AccountId, id: JobRunId) -> Option<JobRun>;
     read fn list_job_runs(account: AccountId, filter: &JobRunFilter) -> Vec<JobRun>;
+    /// Worker-only (the scheduler): the queued or running run of this kind, if any.
     read fn active_job_run(connection: ConnectionId, kind: JobKind) -> Option<JobRun>;
+    /// Worker-only (the reconciler): due queued runs of every account.
     read fn due_job_runs(now: Timestamp, limit: i64) -> Vec<JobRun>;
-    /// Compare-and-set queued → running; `None` if another worker won or the run is over.
+    /// Worker-only. Compare-and-set queued → running; `None` if another worker won, the run
+    /// is over, or it is not due yet.
     write fn start_job_run(id: JobRunId, owner: &str, now: Timestamp) -> Option<JobRun>;
     write fn heartbeat_job_run(id: JobRunId, owner: &str, now: Timestamp) -> bool;
     write fn set_job_progress(id: JobRunId, owner: &str, progress: &serde_json::Value, counts: &serde_json::Value, now: Timestamp) -> bool;
@@ -465,8 +475,11 @@ repository! {
     /// Back to queued for another attempt (or failed when attempts are used up); the new
     /// state, or `None` if `owner` no longer runs it.
     write fn retry_job_run(id: JobRunId, owner: &str, next_attempt_at: Timestamp, error: &str, now: Timestamp) -> Option<JobState>;
-    write fn cancel_job_run(id: JobRunId, now: Timestamp) -> bool;
+    /// Cancels a queued or running run of the account; false when it is not the account's
+    /// or already finished.
+    write fn cancel_job_run(account: AccountId, id: JobRunId, now: Timestamp) -> bool;
     /// Worker-only: requeues runs whose worker died, or fails them when their attempts are used up.
     write fn requeue_stale_job_runs(heartbeat_before: Timestamp, now: Timestamp) -> StaleJobRuns;
+    /// Worker-only (housekeeping, every account).
     write fn prune_job_runs(before: Timestamp) -> u64;
 }

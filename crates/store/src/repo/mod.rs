@@ -70,6 +70,27 @@ pub(crate) fn clamp_limit(limit: i64) -> i64 {
 }
 
 impl Db<'_> {
+    /// `NotFound` unless the connection belongs to the account: the guard of every
+    /// account-scoped method that takes a connection id.
+    pub(crate) async fn check_connection(
+        &mut self,
+        account: tidemark_core::AccountId,
+        connection: tidemark_core::ConnectionId,
+    ) -> Result<(), StoreError> {
+        let found: Option<i64> = with_db!(self, |c| sqlx::query_scalar(
+            "SELECT id FROM connections WHERE id = $1 AND account_id = $2"
+        )
+        .bind(connection.0)
+        .bind(account.0)
+        .fetch_optional(&mut *c)
+        .await)
+        .map_err(crate::error::db_err("connections", "check account"))?;
+        match found {
+            Some(_) => Ok(()),
+            None => Err(StoreError::not_found("connection", connection)),
+        }
+    }
+
     /// Opens a savepoint so that a multi-statement write is all-or-nothing even inside a
     /// caller's transaction (and a PostgreSQL transaction stays usable after it fails).
     pub(crate) async fn savepoint(&mut self) -> Result<(), StoreError> {

@@ -468,8 +468,10 @@ impl Db<'_> {
 
     pub(crate) async fn pending_counts(
         &mut self,
+        account: AccountId,
         connection: ConnectionId,
     ) -> Result<PendingCounts, StoreError> {
+        self.check_connection(account, connection).await?;
         let rows: Vec<(String, i64)> = with_db!(self, |c| sqlx::query_as(
             "SELECT op, COUNT(*) FROM pending_changes WHERE connection_id = $1 GROUP BY op"
         )
@@ -533,6 +535,7 @@ fn add_count(counts: &mut PendingCounts, op: &str, n: i64) {
 repository! {
     /// Queues a change (the outbox), merging with what is already queued for that record.
     write fn enqueue_pending_change(connection: ConnectionId, record: RecordRef, op: &PendingOp, now: Timestamp) -> PendingRow;
+    /// Worker-only (a send job holding the connection's lease).
     read fn due_pending_changes(connection: ConnectionId, now: Timestamp, after: Option<PendingChangeId>, limit: i64) -> Vec<PendingRow>;
     read fn pending_changes_of_record(record: RecordRef) -> Vec<PendingRow>;
     /// Removes an applied row unless it was merged with new fields since it was read.
@@ -541,7 +544,9 @@ repository! {
     /// merged into it meanwhile, turns it into an update of every field (see the module docs).
     write fn complete_pending_insert(id: PendingChangeId, revision: i64, now: Timestamp) -> InsertCompletion;
     write fn retry_pending_change(id: PendingChangeId, next_attempt_at: Timestamp, error: &str, now: Timestamp) -> bool;
-    read fn pending_counts(connection: ConnectionId) -> PendingCounts;
+    /// Queued-change counts of a connection of the account (`NotFound` otherwise).
+    read fn pending_counts(account: AccountId, connection: ConnectionId) -> PendingCounts;
     read fn pending_counts_by_connection(account: AccountId) -> BTreeMap<ConnectionId, PendingCounts>;
+    /// Worker-only (the reconciler): connections of any account with due rows.
     read fn connections_with_due_changes(now: Timestamp) -> Vec<ConnectionId>;
 }
