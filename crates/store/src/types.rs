@@ -54,15 +54,26 @@ impl<T> std::ops::DerefMut for Versioned<T> {
     }
 }
 
-/// A freshly created token: the plaintext is shown once and never stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A freshly created token: the plaintext is shown once and never stored. Its `Debug`
+/// leaves the plaintext out.
+#[derive(Clone, PartialEq, Eq)]
 pub struct NewApiToken {
     pub token: ApiToken,
     pub plaintext: String,
 }
 
-/// What creating a connection needs.
-#[derive(Debug, Clone, PartialEq)]
+impl std::fmt::Debug for NewApiToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewApiToken")
+            .field("token", &self.token)
+            .field("plaintext", &"<redacted>")
+            .finish()
+    }
+}
+
+/// What creating a connection needs. Its `Debug` shows only the length of the credentials
+/// ciphertext.
+#[derive(Clone, PartialEq)]
 pub struct NewConnection {
     pub account: AccountId,
     pub platform: PlatformKind,
@@ -71,6 +82,25 @@ pub struct NewConnection {
     pub platform_settings: serde_json::Value,
     /// Ciphertext; the store never sees plaintext credentials.
     pub credentials: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for NewConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewConnection")
+            .field("account", &self.account)
+            .field("platform", &self.platform)
+            .field("name", &self.name)
+            .field("settings", &self.settings)
+            .field("platform_settings", &self.platform_settings)
+            .field(
+                "credentials",
+                &self
+                    .credentials
+                    .as_ref()
+                    .map(|c| format!("<{} bytes redacted>", c.len())),
+            )
+            .finish()
+    }
 }
 
 /// A partial update of a connection; `None` leaves a field as it is.

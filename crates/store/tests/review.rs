@@ -331,3 +331,25 @@ store_test! {
         assert!(store.cancel_job_run(acme, run.id, at(2)).await.unwrap());
     }
 }
+
+store_test! {
+    async fn debug_output_holds_no_secrets(store) {
+        let acme = account(&store, "Acme").await;
+        let issued = store.create_api_token(acme, "cli", at(0)).await.unwrap();
+        let shown = format!("{issued:?}");
+        assert!(!shown.contains(&issued.plaintext), "{shown}");
+        assert!(!shown.contains(&issued.plaintext[4..20]), "{shown}");
+        assert!(shown.contains("redacted"));
+        let new = tidemark_store::NewConnection {
+            account: acme,
+            platform: PlatformKind::Shopify,
+            name: "Shop".to_owned(),
+            settings: Default::default(),
+            platform_settings: serde_json::Value::Null,
+            credentials: Some(vec![0xde, 0xad, 0xbe, 0xef]),
+        };
+        let shown = format!("{new:?}");
+        assert!(!shown.contains("222") && !shown.contains("173") && !shown.contains("deadbeef"), "{shown}");
+        assert!(shown.contains("4 bytes redacted"), "{shown}");
+    }
+}
