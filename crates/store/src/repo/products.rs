@@ -524,9 +524,14 @@ impl Db<'_> {
         Ok(ids.into_iter().map(ProductId).collect())
     }
 
-    /// Deletes a canonical product (a deletion seen on the master platform): its variant and
-    /// image rows, its bindings and snapshots on every connection, its pending changes; its
-    /// open issues are resolved. Returns whether it existed.
+    /// Removes a canonical product from tidemark's own database: its variant and image rows,
+    /// its bindings and snapshots on every connection, its pending changes; its open issues
+    /// are resolved. Returns whether it existed.
+    ///
+    /// Only for the integrity fix and an explicit operator removal. It is *not* how a
+    /// deletion seen on the master platform is handled: that archives the product (status
+    /// `Archived`, saved with `update_product` and propagated as an ordinary update). Nothing
+    /// here touches any platform, and products are never deleted on a platform.
     pub(crate) async fn delete_product(
         &mut self,
         account: AccountId,
@@ -644,7 +649,9 @@ repository! {
     read fn count_products(account: AccountId) -> i64;
     /// Products not bound on `connection` (to clone onto it), keyset by id.
     read fn list_unbound_products(account: AccountId, connection: tidemark_core::ConnectionId, after: Option<ProductId>, limit: i64) -> Vec<ProductId>;
-    /// Deletes a canonical product with its rows, bindings, snapshots and pending changes.
+    /// Removes a canonical product with its rows, bindings, snapshots and pending changes from
+    /// the database, for the integrity fix or an explicit operator removal only (a master
+    /// deletion archives instead; no platform is ever asked to delete a product).
     write fn delete_product(account: AccountId, id: ProductId, now: Timestamp) -> bool;
 }
 
