@@ -13,6 +13,11 @@
 //!
 //! Time is passed in (`now: Timestamp`) like everywhere in tidemark; the store reads no clock.
 //!
+//! Logging: `tracing` events at debug level with structured fields (ids, kinds, revisions;
+//! never tokens, credentials or record content) where the store resolves a conflict: stale
+//! updates refused, pending changes merged, an insert completed while a change merged into
+//! it, a bind race lost to an identical binding, and stale job runs requeued or failed.
+//!
 //! # Schema (`migrations/sqlite`, `migrations/postgres`, kept parallel)
 //!
 //! Portable column types only: BIGINT ids and epoch-millisecond timestamps, TEXT for

@@ -131,6 +131,12 @@ impl Db<'_> {
             .await?
         {
             if existing == *binding {
+                tracing::debug!(
+                    connection = binding.connection.0,
+                    kind = binding.kind.as_str(),
+                    external_id = binding.external_id.as_str(),
+                    "bind: the same binding already exists (a concurrent bind won); no-op"
+                );
                 return Ok(());
             }
             return Err(StoreError::Conflict {

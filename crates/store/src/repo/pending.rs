@@ -314,6 +314,16 @@ impl Db<'_> {
             existing.change.op.clone()
         };
         let merged = merge_ops(&existing_op, op);
+        tracing::debug!(
+            pending_change = existing.change.id.0,
+            connection = connection.0,
+            record_kind = kind,
+            record_id,
+            existing = existing.change.op.name(),
+            new = op.name(),
+            merged = merged.name(),
+            "pending change merged into the queued row"
+        );
         let merged_fields = match &merged {
             PendingOp::Update { fields } => to_json("enqueue pending change", fields)?,
             _ => "[]".to_owned(),
