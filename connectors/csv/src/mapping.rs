@@ -420,15 +420,16 @@ pub fn boolean(table: &Table, row: &Row, column: &str) -> Result<Option<bool>, C
     }
 }
 
-/// Splits a comma-separated list (tags, image URLs, WooCommerce categories), honouring
-/// WooCommerce's `\,` escape for a comma inside an item; items are trimmed, empty ones dropped.
-pub fn split_list(text: &str) -> Vec<String> {
+/// Splits a comma-separated list (tags, image URLs, WooCommerce categories); items are
+/// trimmed, empty ones dropped. With `escapes`, WooCommerce's `\,` is a comma inside an item
+/// (Shopify has no such escape: its tags cannot hold a comma).
+pub fn split_list(text: &str, escapes: bool) -> Vec<String> {
     let mut items = Vec::new();
     let mut current = String::new();
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
-            '\\' if chars.peek() == Some(&',') => {
+            '\\' if escapes && chars.peek() == Some(&',') => {
                 current.push(',');
                 chars.next();
             }
@@ -507,9 +508,10 @@ mod tests {
     #[test]
     fn lists_honour_escaped_commas() {
         assert_eq!(
-            split_list(r"Clothing > Tshirts, Shoes\, boots ,, x"),
+            split_list(r"Clothing > Tshirts, Shoes\, boots ,, x", true),
             vec!["Clothing > Tshirts", "Shoes, boots", "x"]
         );
+        assert_eq!(split_list(r"a\, b", false), vec![r"a\", "b"]);
     }
 
     #[test]

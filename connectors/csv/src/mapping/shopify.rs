@@ -230,7 +230,7 @@ fn product(
         brand: opt(cell(COLUMN_BRAND)),
         vendor: opt(cell("Vendor")),
         category: opt(cell("Product Category")).or_else(|| opt(cell("Type"))),
-        tags: split_list(cell("Tags")).into_iter().collect(),
+        tags: split_list(cell("Tags"), false).into_iter().collect(),
         barcode: opt(cell(COLUMN_PRODUCT_BARCODE)).map(Barcode),
         weight_grams: non_negative(table, first, COLUMN_PRODUCT_WEIGHT)?,
         status: status(table, first, layout)?,

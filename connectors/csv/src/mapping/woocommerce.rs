@@ -231,7 +231,7 @@ fn row_id(table: &Table, row: &Row) -> ExternalId {
 
 fn kind(table: &Table, row: &Row) -> Result<Kind, CellError> {
     let text = table.cell(row, "Type");
-    let words = split_list(text);
+    let words = split_list(text, true);
     let has = |word: &str| words.iter().any(|w| w.eq_ignore_ascii_case(word));
     Ok(if has("variation") {
         Kind::Variation
@@ -276,7 +276,7 @@ fn prices(table: &Table, row: &Row) -> Result<(Option<Decimal>, Option<Decimal>)
 
 fn images(table: &Table, row: &Row, id: &ExternalId) -> Vec<Image> {
     let mut images: Vec<Image> = Vec::new();
-    for src in split_list(table.cell(row, "Images")) {
+    for src in split_list(table.cell(row, "Images"), true) {
         let hash = image_hash_url(&src);
         if images.iter().any(|i| i.content_hash == hash) {
             continue;
@@ -358,8 +358,8 @@ fn parent(
         description: table.raw(row, "Description").to_owned(),
         brand: opt(cell("Brands")).or_else(|| opt(cell("Brand"))),
         vendor: None,
-        category: split_list(cell("Categories")).into_iter().next(),
-        tags: split_list(cell("Tags")).into_iter().collect(),
+        category: split_list(cell("Categories"), true).into_iter().next(),
+        tags: split_list(cell("Tags"), true).into_iter().collect(),
         barcode: None,
         weight_grams,
         status,
@@ -399,7 +399,10 @@ fn variation(
         }
     }
     let mut image_hashes = Vec::new();
-    if let Some(src) = split_list(table.cell(row, "Images")).into_iter().next() {
+    if let Some(src) = split_list(table.cell(row, "Images"), true)
+        .into_iter()
+        .next()
+    {
         let hash = image_hash_url(&src);
         let images = &mut parent.product.images;
         if !images.iter().any(|i| i.content_hash == hash) {
