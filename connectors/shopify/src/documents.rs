@@ -1,0 +1,224 @@
+//! Every GraphQL document the connector sends, in one place so a test can validate each
+//! against the real Admin schema (`tests/schema.rs`, API version 2025-01).
+//!
+//! Cost planning: the simulator and Shopify charge a connection `2 + first × (per-node cost)`,
+//! so page sizes here are chosen to keep each query's *requested* cost under 1,000 and the
+//! client computes the requested cost of a page with [`crate::client::products_page_cost`].
+
+/// The fields read of one product, shared by listing and single reads.
+macro_rules! product_fields {
+    () => {
+        "fragment ProductFields on Product {
+  id legacyResourceId handle title status vendor productType tags updatedAt createdAt descriptionHtml
+  options { name position }
+  media(first: $mediaFirst) {
+    pageInfo { hasNextPage endCursor }
+    nodes { id alt mediaContentType status ... on MediaImage { image { url width height } } }
+  }
+  variants(first: $variantsFirst) {
+    pageInfo { hasNextPage endCursor }
+    nodes { ...VariantFields }
+  }
+}
+fragment VariantFields on ProductVariant {
+  id title sku barcode price compareAtPrice position updatedAt inventoryQuantity
+  selectedOptions { name value }
+  image { url }
+  inventoryItem { id tracked measurement { weight { unit value } } }
+}
+"
+    };
+}
+
+/// Variants of one product, per node: the variant (1) + `selectedOptions` (1) + `image` (1) +
+/// `inventoryItem` (1) + `measurement` (1) + `weight` (1).
+pub const VARIANT_NODE_COST: u32 = 6;
+/// Media, per node: the media (1) + `image` (1).
+pub const MEDIA_NODE_COST: u32 = 2;
+/// Per product, beyond its connections: the product (1) + `options` (1).
+pub const PRODUCT_OWN_COST: u32 = 2;
+
+/// A page of products in `updatedAt` order, optionally filtered (`updated_at:>='…'`).
+pub const PRODUCTS_PAGE: &str = concat!(
+    "query ProductsPage($first: Int!, $after: String, $query: String, $mediaFirst: Int!, $variantsFirst: Int!) {
+  products(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
+    pageInfo { hasNextPage endCursor }
+    nodes { ...ProductFields }
+  }
+}
+",
+    product_fields!()
+);
+
+/// One product by id (`null` when it does not exist).
+pub const PRODUCT_BY_ID: &str = concat!(
+    "query ProductById($id: ID!, $mediaFirst: Int!, $variantsFirst: Int!) {
+  product(id: $id) { ...ProductFields }
+}
+",
+    product_fields!()
+);
+
+/// The variants of one product after the first page.
+pub const PRODUCT_VARIANTS_PAGE: &str =
+    "query ProductVariantsPage($id: ID!, $first: Int!, $after: String) {
+  product(id: $id) {
+    id
+    variants(first: $first, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes { ...VariantFields }
+    }
+  }
+}
+fragment VariantFields on ProductVariant {
+  id title sku barcode price compareAtPrice position updatedAt inventoryQuantity
+  selectedOptions { name value }
+  image { url }
+  inventoryItem { id tracked measurement { weight { unit value } } }
+}
+";
+
+/// The media of one product after the first page.
+pub const PRODUCT_MEDIA_PAGE: &str =
+    "query ProductMediaPage($id: ID!, $first: Int!, $after: String) {
+  product(id: $id) {
+    id
+    media(first: $first, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes { id alt mediaContentType status ... on MediaImage { image { url width height } } }
+    }
+  }
+}
+";
+
+/// Variants by SKU (`sku:'…'`), with their product's id.
+pub const VARIANTS_BY_SKU: &str = "query VariantsBySku($query: String!) {
+  productVariants(first: 5, query: $query) {
+    nodes { id sku product { id } }
+  }
+}
+";
+
+/// The id of the product with a handle (primary store: no search-index lag).
+pub const PRODUCT_BY_HANDLE: &str = "query ProductByHandle($handle: String!) {
+  productByHandle(handle: $handle) { id }
+}
+";
+
+/// The shop's primary location, where stock moves are applied.
+pub const PRIMARY_LOCATION: &str = "query PrimaryLocation {
+  location { id }
+}
+";
+
+/// The current quantities of some inventory items at one location.
+pub const INVENTORY_LEVELS: &str = "query InventoryLevels($ids: [ID!]!, $locationId: ID!) {
+  nodes(ids: $ids) {
+    ... on InventoryItem {
+      id
+      inventoryLevel(locationId: $locationId) { quantities(names: [\"available\"]) { name quantity } }
+    }
+  }
+}
+";
+
+/// A page of orders in `updatedAt` order.
+pub const ORDERS_PAGE: &str = "query OrdersPage($first: Int!, $after: String, $query: String) {
+  orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
+    pageInfo { hasNextPage endCursor }
+    nodes { ...OrderFields }
+  }
+}
+fragment OrderFields on Order {
+  id legacyResourceId name createdAt updatedAt cancelledAt email note
+  displayFinancialStatus displayFulfillmentStatus currencyCode
+  customer { firstName lastName email phone }
+  shippingAddress { address1 address2 city province zip country }
+  subtotalPriceSet { shopMoney { amount currencyCode } }
+  totalShippingPriceSet { shopMoney { amount currencyCode } }
+  totalTaxSet { shopMoney { amount currencyCode } }
+  totalPriceSet { shopMoney { amount currencyCode } }
+  lineItems(first: 50) {
+    nodes { id sku title quantity variant { id } originalUnitPriceSet { shopMoney { amount currencyCode } } }
+  }
+  fulfillments(first: 10) { status trackingInfo(first: 5) { company number } }
+}
+";
+
+/// One order by id.
+pub const ORDER_BY_ID: &str = "query OrderById($id: ID!) {
+  order(id: $id) { ...OrderFields }
+}
+fragment OrderFields on Order {
+  id legacyResourceId name createdAt updatedAt cancelledAt email note
+  displayFinancialStatus displayFulfillmentStatus currencyCode
+  customer { firstName lastName email phone }
+  shippingAddress { address1 address2 city province zip country }
+  subtotalPriceSet { shopMoney { amount currencyCode } }
+  totalShippingPriceSet { shopMoney { amount currencyCode } }
+  totalTaxSet { shopMoney { amount currencyCode } }
+  totalPriceSet { shopMoney { amount currencyCode } }
+  lineItems(first: 50) {
+    nodes { id sku title quantity variant { id } originalUnitPriceSet { shopMoney { amount currencyCode } } }
+  }
+  fulfillments(first: 10) { status trackingInfo(first: 5) { company number } }
+}
+";
+
+/// Creates or updates a whole product (list fields replace: variants left out are deleted).
+pub const PRODUCT_SET: &str = concat!(
+    "mutation ProductSet($input: ProductSetInput!, $mediaFirst: Int!, $variantsFirst: Int!) {
+  productSet(input: $input, synchronous: true) {
+    product { ...ProductFields }
+    userErrors { field message code }
+  }
+}
+",
+    product_fields!()
+);
+
+/// Updates existing variants' prices, SKUs and barcodes.
+pub const PRODUCT_VARIANTS_BULK_UPDATE: &str = "mutation ProductVariantsBulkUpdate($productId: ID!, $variants: [ProductVariantsBulkInput!]!) {
+  productVariantsBulkUpdate(productId: $productId, variants: $variants, allowPartialUpdates: false) {
+    productVariants { id }
+    userErrors { field message code }
+  }
+}
+";
+
+/// Applies stock moves (deltas) at a location.
+pub const INVENTORY_ADJUST_QUANTITIES: &str =
+    "mutation InventoryAdjustQuantities($input: InventoryAdjustQuantitiesInput!) {
+  inventoryAdjustQuantities(input: $input) {
+    inventoryAdjustmentGroup { changes { name delta } }
+    userErrors { field message code }
+  }
+}
+";
+
+/// Detaches images from a product (the file itself stays in the shop's files).
+pub const FILE_UPDATE: &str = "mutation FileUpdate($files: [FileUpdateInput!]!) {
+  fileUpdate(files: $files) {
+    files { id }
+    userErrors { field message code }
+  }
+}
+";
+
+/// Every document, with a name, for the schema test.
+pub const ALL: &[(&str, &str)] = &[
+    ("PRODUCTS_PAGE", PRODUCTS_PAGE),
+    ("PRODUCT_BY_ID", PRODUCT_BY_ID),
+    ("PRODUCT_VARIANTS_PAGE", PRODUCT_VARIANTS_PAGE),
+    ("PRODUCT_MEDIA_PAGE", PRODUCT_MEDIA_PAGE),
+    ("VARIANTS_BY_SKU", VARIANTS_BY_SKU),
+    ("PRODUCT_BY_HANDLE", PRODUCT_BY_HANDLE),
+    ("PRIMARY_LOCATION", PRIMARY_LOCATION),
+    ("INVENTORY_LEVELS", INVENTORY_LEVELS),
+    ("ORDERS_PAGE", ORDERS_PAGE),
+    ("ORDER_BY_ID", ORDER_BY_ID),
+    ("PRODUCT_SET", PRODUCT_SET),
+    ("PRODUCT_VARIANTS_BULK_UPDATE", PRODUCT_VARIANTS_BULK_UPDATE),
+    ("INVENTORY_ADJUST_QUANTITIES", INVENTORY_ADJUST_QUANTITIES),
+    ("FILE_UPDATE", FILE_UPDATE),
+];
