@@ -7,6 +7,7 @@
 //! `crates/sim/woocommerce.md`.
 
 mod admin;
+pub use admin::{Edit, PlaceOrder, WebhookConfig};
 mod api;
 pub mod shop;
 mod webhooks;

@@ -1,0 +1,755 @@
+//! The WooCommerce connector: HTTP calls through the shared client, paging, writes.
+//!
+//! Paging: `orderby=id&order=asc` (never by date: ties make date pages unstable), by `offset`.
+//! Each page after the first starts one record *before* where the last one ended and must
+//! contain the last id seen: if it does not, records were deleted before the cursor and the
+//! offset steps back until it does, so a delete during a scan never makes it skip a record.
+//! Incremental scans use `modified_after` (strict) with `dates_are_gmt=true` at the caller's
+//! `since`, which already has the overlap subtracted.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use futures::{StreamExt as _, TryStreamExt as _};
+use http::HeaderMap;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tidemark_connector::http::{ApiRequest, HttpClient, HttpClientConfig, Idempotency};
+use tidemark_connector::{
+    Capabilities, Confirmed, Connector, ConnectorError, Cursor, IncrementalFilter,
+    KindCapabilities, ScanPage, ScanScope, SettingsSchema, WebhookEvent, WebhookSupport, Write,
+    WriteOp, WriteResult,
+};
+use tidemark_core::{
+    ContentHash, Currency, ExternalId, ExternalRecord, FieldSet, PlatformKind, Product, ScanKind,
+    Sku, StockChange,
+};
+use url::Url;
+
+use crate::config::{Keys, Settings};
+use crate::mapping;
+
+/// WooCommerce's batch limit (`woocommerce_rest_batch_items_limit`).
+pub const MAX_BATCH: usize = 100;
+/// How many variable products' variations are fetched at once.
+const VARIATION_CONCURRENCY: usize = 8;
+/// Attempts of one logical call when the answer was transient (the shared client already
+/// retries statuses; this also covers cut bodies).
+const ATTEMPTS: usize = 6;
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+struct PageState {
+    offset: u64,
+    last_id: u64,
+}
+
+/// One WooCommerce connection.
+#[derive(Debug, Clone)]
+pub struct WooCommerce {
+    http: HttpClient,
+    settings: Settings,
+    keys: Keys,
+    currency: Currency,
+}
+
+fn numeric(id: &ExternalId) -> Result<u64, ConnectorError> {
+    id.as_str()
+        .parse()
+        .map_err(|_| ConnectorError::fatal(format!("`{id}` is not a WooCommerce id")))
+}
+
+fn id_u64(v: &Value) -> u64 {
+    v.get("id").and_then(Value::as_u64).unwrap_or(0)
+}
+
+impl WooCommerce {
+    pub fn new(settings: Settings, keys: Keys) -> Result<Self, ConnectorError> {
+        let base = format!(
+            "{}/{}/",
+            settings.base_url.trim_end_matches('/'),
+            settings.api_path.trim_matches('/')
+        );
+        let base = Url::parse(&base)
+            .map_err(|e| ConnectorError::fatal(format!("bad WooCommerce URL `{base}`: {e}")))?;
+        let mut config = HttpClientConfig::new(PlatformKind::Woocommerce, base);
+        config.read_timeout = Duration::from_secs(30);
+        config.redactor.add_secret(&keys.consumer_key);
+        config.redactor.add_secret(&keys.consumer_secret);
+        if !settings.query_string_auth {
+            let basic = base64::engine::general_purpose::STANDARD
+                .encode(format!("{}:{}", keys.consumer_key, keys.consumer_secret));
+            config =
+                config.secret_header(http::header::AUTHORIZATION, &format!("Basic {basic}"))?;
+        }
+        let currency = Currency::parse(&settings.currency).unwrap_or_default();
+        Ok(Self {
+            http: HttpClient::new(config)?,
+            settings,
+            keys,
+            currency,
+        })
+    }
+
+    /// Shorter timeouts, for tests against a simulator that holds answers.
+    pub fn with_timeouts(mut self, total: Duration) -> Result<Self, ConnectorError> {
+        let mut config = self.http.config().clone();
+        config.total_timeout = total;
+        config.read_timeout = total;
+        self.http = HttpClient::new(config)?;
+        Ok(self)
+    }
+
+    fn per_page(&self) -> u64 {
+        u64::from(self.settings.per_page.clamp(1, 100))
+    }
+
+    fn auth(&self, request: ApiRequest) -> ApiRequest {
+        if self.settings.query_string_auth {
+            request
+                .query("consumer_key", &self.keys.consumer_key)
+                .query("consumer_secret", &self.keys.consumer_secret)
+        } else {
+            request
+        }
+    }
+
+    /// Sends a request built by `build`, decoding JSON. A body that does not parse (cut on the
+    /// way) is transient; idempotent calls are repeated on transient answers.
+    async fn call(
+        &self,
+        build: impl Fn() -> Result<ApiRequest, ConnectorError>,
+    ) -> Result<(Value, HeaderMap), ConnectorError> {
+        let mut last = None;
+        for attempt in 0..ATTEMPTS {
+            let request = self.auth(build()?);
+            let idempotent = request.is_idempotent();
+            let outcome: Result<(), ConnectorError> = match self.http.send(request).await {
+                Ok(answer) => match serde_json::from_slice::<Value>(&answer.body) {
+                    Ok(v) => return Ok((v, answer.headers)),
+                    Err(e) => Err(ConnectorError::Transient {
+                        message: format!(
+                            "{} answered a body that is not JSON: {e}",
+                            answer.description
+                        ),
+                        maybe_applied: !idempotent,
+                        retry_after: None,
+                    }),
+                },
+                Err(e) => Err(e),
+            };
+            let Err(error) = outcome else { continue };
+            let again = idempotent && error.is_retryable() && attempt + 1 < ATTEMPTS;
+            if !again {
+                return Err(error);
+            }
+            let wait = error.retry_hint().unwrap_or(Duration::from_millis(20));
+            tokio::time::sleep(wait).await;
+            last = Some(error);
+        }
+        Err(last.unwrap_or_else(|| ConnectorError::transient("no attempt made")))
+    }
+
+    async fn get(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<(Value, HeaderMap), ConnectorError> {
+        self.call(|| {
+            let mut r = ApiRequest::get(path.to_owned());
+            for (k, v) in query {
+                r = r.query(*k, v);
+            }
+            Ok(r)
+        })
+        .await
+    }
+
+    /// Every variation of a variable product.
+    async fn variations(&self, product_id: u64) -> Result<Vec<Value>, ConnectorError> {
+        let mut out = Vec::new();
+        for page in 1.. {
+            let (v, _) = self
+                .get(
+                    &format!("products/{product_id}/variations"),
+                    &[
+                        ("per_page", "100".into()),
+                        ("page", page.to_string()),
+                        ("orderby", "id".into()),
+                        ("order", "asc".into()),
+                    ],
+                )
+                .await?;
+            let items = v.as_array().cloned().unwrap_or_default();
+            let n = items.len();
+            out.extend(items);
+            if n < 100 {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn product_record(&self, product: &Value) -> Result<ExternalRecord, ConnectorError> {
+        let variations = if product.get("type").and_then(Value::as_str) == Some("variable") {
+            self.variations(id_u64(product)).await?
+        } else {
+            Vec::new()
+        };
+        mapping::product_from_wc(product, &variations, self.currency)
+    }
+
+    async fn product_by_id(&self, id: u64) -> Result<Option<ExternalRecord>, ConnectorError> {
+        match self.get(&format!("products/{id}"), &[]).await {
+            Ok((v, _)) => {
+                let parent = v.get("parent_id").and_then(Value::as_u64).unwrap_or(0);
+                if parent != 0 {
+                    // A variation id: answer its product.
+                    return Box::pin(self.product_by_id(parent)).await;
+                }
+                Ok(Some(self.product_record(&v).await?))
+            }
+            Err(ConnectorError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Writes
+    // -----------------------------------------------------------------------------------------
+
+    async fn write(&self, op: &WriteOp) -> Result<Confirmed, ConnectorError> {
+        op.check()?;
+        match op {
+            WriteOp::CreateProduct { product } => self.create_product(product).await,
+            WriteOp::UpdateProduct {
+                external_id,
+                product,
+                fields,
+                ..
+            } => {
+                let id = numeric(external_id)?;
+                self.update_product(id, product, fields, op.stock_changes())
+                    .await
+                    .map(|record| Confirmed {
+                        record,
+                        adopted: false,
+                    })
+            }
+            WriteOp::DeleteProductImage {
+                product_id,
+                image_id,
+                content_hash,
+            } => {
+                let id = numeric(product_id)?;
+                let record = self
+                    .delete_image(id, image_id.as_ref(), *content_hash)
+                    .await?;
+                Ok(Confirmed {
+                    record,
+                    adopted: false,
+                })
+            }
+            WriteOp::CreateOrder { order } => {
+                let body = mapping::order_body(order);
+                let (v, _) = self
+                    .call(|| ApiRequest::post("orders", Idempotency::NonIdempotent).json(&body))
+                    .await?;
+                Ok(Confirmed {
+                    record: mapping::order_from_wc(&v)?,
+                    adopted: false,
+                })
+            }
+            WriteOp::UpdateOrder {
+                external_id,
+                order,
+                fields,
+            } => {
+                let body = mapping::order_update_body(order, fields);
+                let path = format!("orders/{}", numeric(external_id)?);
+                let (v, _) = self
+                    .call(|| ApiRequest::put(path.clone()).json(&body))
+                    .await?;
+                Ok(Confirmed {
+                    record: mapping::order_from_wc(&v)?,
+                    adopted: false,
+                })
+            }
+        }
+    }
+
+    /// Creates a product; a duplicate-SKU answer, or a create that may have applied and is
+    /// found by SKU, adopts the existing product (which is then updated to `product`).
+    async fn create_product(&self, product: &Product) -> Result<Confirmed, ConnectorError> {
+        let body = mapping::product_body(product, None);
+        let sku = product
+            .sku
+            .clone()
+            .or_else(|| product.variants.first().and_then(|v| v.sku.clone()));
+        let mut adopted = None;
+        let mut created = None;
+        for attempt in 0..ATTEMPTS {
+            let answer = self
+                .call(|| ApiRequest::post("products", Idempotency::NonIdempotent).json(&body))
+                .await;
+            match answer {
+                Ok((v, _)) => {
+                    created = Some(v);
+                    break;
+                }
+                Err(ConnectorError::Rejected { code, payload, .. })
+                    if code == "product_invalid_sku" =>
+                {
+                    let resource = payload
+                        .get("data")
+                        .and_then(|d| d.get("resource_id"))
+                        .and_then(Value::as_u64);
+                    match resource {
+                        Some(id) => {
+                            adopted = Some(id);
+                            break;
+                        }
+                        None => {
+                            return Err(ConnectorError::rejected(
+                                "product_invalid_sku",
+                                "Invalid or duplicated SKU.",
+                            )
+                            .with_field("sku"));
+                        }
+                    }
+                }
+                Err(e) if e.is_retryable() && attempt + 1 < ATTEMPTS => {
+                    let maybe = matches!(
+                        e,
+                        ConnectorError::Transient {
+                            maybe_applied: true,
+                            ..
+                        }
+                    );
+                    if maybe
+                        && let Some(sku) = &sku
+                        && let Some(found) = self.find_by_sku(sku).await?
+                    {
+                        adopted = Some(numeric(&found.external_id)?);
+                        break;
+                    }
+                    tokio::time::sleep(e.retry_hint().unwrap_or(Duration::from_millis(20))).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(id) = adopted {
+            // The resource may be a variation: adopt its product.
+            let (v, _) = self.get(&format!("products/{id}"), &[]).await?;
+            let parent = v.get("parent_id").and_then(Value::as_u64).unwrap_or(0);
+            let id = if parent != 0 { parent } else { id };
+            let all: FieldSet = tidemark_core::Field::PRODUCT_FIELDS
+                .into_iter()
+                .filter(|f| *f != tidemark_core::Field::Stock)
+                .collect();
+            let record = self.update_product(id, product, &all, &[]).await?;
+            return Ok(Confirmed {
+                record,
+                adopted: true,
+            });
+        }
+        let created =
+            created.ok_or_else(|| ConnectorError::transient("product create did not complete"))?;
+        let id = id_u64(&created);
+        if !mapping::is_simple(product) {
+            let image_ids = image_ids(product, &created);
+            self.create_missing_variations(id, product, &image_ids)
+                .await?;
+        }
+        let record = self.product_by_id(id).await?.ok_or_else(|| {
+            ConnectorError::transient(format!("product {id} not readable after create"))
+        })?;
+        Ok(Confirmed {
+            record,
+            adopted: false,
+        })
+    }
+
+    /// Creates the variants of `product` whose SKU the product does not have yet, in batches
+    /// of at most 100; repeats after an ambiguous failure only for what is still missing.
+    async fn create_missing_variations(
+        &self,
+        id: u64,
+        product: &Product,
+        image_ids: &BTreeMap<ContentHash, u64>,
+    ) -> Result<(), ConnectorError> {
+        for attempt in 0..ATTEMPTS {
+            let existing = self.variations(id).await?;
+            let have: Vec<String> = existing
+                .iter()
+                .filter_map(|v| v.get("sku").and_then(Value::as_str).map(str::to_owned))
+                .collect();
+            let missing: Vec<Value> = product
+                .variants
+                .iter()
+                .filter(|v| v.external_id.is_none())
+                .filter(|v| v.sku.as_ref().is_none_or(|s| !have.contains(&s.0)))
+                .map(|v| mapping::variation_body(product, v, None, image_ids))
+                .collect();
+            if missing.is_empty() {
+                return Ok(());
+            }
+            let mut failed = None;
+            for chunk in missing.chunks(MAX_BATCH) {
+                let body = json!({"create": chunk});
+                let path = format!("products/{id}/variations/batch");
+                match self
+                    .call(|| ApiRequest::post(path.clone(), Idempotency::NonIdempotent).json(&body))
+                    .await
+                {
+                    Ok((answer, _)) => {
+                        if let Some(error) = answer
+                            .get("create")
+                            .and_then(Value::as_array)
+                            .into_iter()
+                            .flatten()
+                            .find_map(mapping::item_error)
+                        {
+                            let duplicate = matches!(&error, ConnectorError::Rejected { code, .. } if code == "product_invalid_sku");
+                            if !duplicate {
+                                return Err(
+                                    error.context(format!("creating variations of product {id}"))
+                                );
+                            }
+                        }
+                    }
+                    Err(e) if e.is_retryable() && attempt + 1 < ATTEMPTS => {
+                        failed = Some(e);
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if failed.is_none() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Err(ConnectorError::transient(format!(
+            "variations of product {id} could not be created"
+        )))
+    }
+
+    async fn update_product(
+        &self,
+        id: u64,
+        product: &Product,
+        fields: &FieldSet,
+        stock: &[StockChange],
+    ) -> Result<ExternalRecord, ConnectorError> {
+        let body = mapping::product_body(product, Some(fields));
+        let path = format!("products/{id}");
+        let answer = if body.as_object().is_some_and(|o| !o.is_empty()) {
+            self.call(|| ApiRequest::put(path.clone()).json(&body))
+                .await?
+                .0
+        } else {
+            self.get(&path, &[]).await?.0
+        };
+        let variable = answer.get("type").and_then(Value::as_str) == Some("variable");
+        if variable {
+            let image_ids = image_ids(product, &answer);
+            let updates: Vec<Value> = product
+                .variants
+                .iter()
+                .filter_map(|v| {
+                    let vid: u64 = v.external_id.as_ref()?.as_str().parse().ok()?;
+                    let mut body = mapping::variation_body(product, v, Some(fields), &image_ids);
+                    let obj = body.as_object_mut()?;
+                    if obj.is_empty() {
+                        return None;
+                    }
+                    obj.insert("id".into(), json!(vid));
+                    Some(body)
+                })
+                .collect();
+            for chunk in updates.chunks(MAX_BATCH) {
+                let body = json!({"update": chunk});
+                let path = format!("products/{id}/variations/batch");
+                let (answer, _) = self
+                    .call(|| ApiRequest::post(path.clone(), Idempotency::Idempotent).json(&body))
+                    .await?;
+                if let Some(error) = answer
+                    .get("update")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .find_map(mapping::item_error)
+                {
+                    return Err(error);
+                }
+            }
+            if fields.contains(&tidemark_core::Field::Variants) {
+                self.create_missing_variations(id, product, &image_ids)
+                    .await?;
+            }
+        }
+        for change in stock {
+            self.move_stock(id, variable, change).await?;
+        }
+        self.product_by_id(id)
+            .await?
+            .ok_or_else(|| ConnectorError::not_found(format!("product {id}")))
+    }
+
+    /// Adds `to - from` to the platform's current quantity, read just before the write.
+    async fn move_stock(
+        &self,
+        id: u64,
+        variable: bool,
+        change: &StockChange,
+    ) -> Result<(), ConnectorError> {
+        let delta = change.delta();
+        if delta == 0 {
+            return Ok(());
+        }
+        let vid = numeric(&change.variant)?;
+        let path = if variable && vid != id {
+            format!("products/{id}/variations/{vid}")
+        } else {
+            format!("products/{id}")
+        };
+        let (current, _) = self.get(&path, &[]).await?;
+        let quantity = current
+            .get("stock_quantity")
+            .and_then(Value::as_i64)
+            .unwrap_or(change.from);
+        let body = json!({"manage_stock": true, "stock_quantity": quantity + delta});
+        self.call(|| {
+            ApiRequest::new(http::Method::PUT, path.clone(), Idempotency::NonIdempotent).json(&body)
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_image(
+        &self,
+        id: u64,
+        image_id: Option<&ExternalId>,
+        hash: ContentHash,
+    ) -> Result<ExternalRecord, ConnectorError> {
+        let (current, _) = self.get(&format!("products/{id}"), &[]).await?;
+        let keep: Vec<Value> = current
+            .get("images")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|img| {
+                let same_id = image_id.is_some_and(|x| x.as_str() == id_u64(img).to_string());
+                let same_hash = img
+                    .get("src")
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| tidemark_core::hash::image_hash_url(s) == hash);
+                !(same_id || same_hash)
+            })
+            .map(|img| json!({"id": id_u64(img)}))
+            .collect();
+        let body = json!({"images": keep});
+        let path = format!("products/{id}");
+        self.call(|| ApiRequest::put(path.clone()).json(&body))
+            .await?;
+        self.product_by_id(id)
+            .await?
+            .ok_or_else(|| ConnectorError::not_found(format!("product {id}")))
+    }
+}
+
+/// Attachment ids by content hash: sent images come back in the order they were sent.
+fn image_ids(product: &Product, answer: &Value) -> BTreeMap<ContentHash, u64> {
+    let answered = answer.get("images").and_then(Value::as_array);
+    let mut out = BTreeMap::new();
+    for (i, image) in product.images.iter().enumerate() {
+        let id = image
+            .external_id
+            .as_ref()
+            .and_then(|e| e.as_str().parse::<u64>().ok())
+            .or_else(|| answered.and_then(|a| a.get(i)).map(id_u64));
+        if let Some(id) = id.filter(|n| *n > 0) {
+            out.insert(image.content_hash, id);
+        }
+    }
+    out
+}
+
+#[async_trait]
+impl Connector for WooCommerce {
+    fn platform(&self) -> PlatformKind {
+        PlatformKind::Woocommerce
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let kind = KindCapabilities {
+            incremental: Some(IncrementalFilter {
+                granularity: Duration::from_secs(1),
+                inclusive: false,
+            }),
+            writable: true,
+        };
+        Capabilities {
+            max_batch_size: MAX_BATCH,
+            kinds: [(ScanKind::Products, kind), (ScanKind::Orders, kind)].into(),
+            webhooks: WebhookSupport::Signed,
+            bulk_full_scan: false,
+            upsert_by_sku: false,
+            recommended_overlap: Duration::from_secs(120),
+        }
+    }
+
+    fn settings_schema(&self) -> SettingsSchema {
+        crate::config::schema()
+    }
+
+    async fn scan_page(
+        &self,
+        kind: ScanKind,
+        scope: &ScanScope,
+        cursor: Option<&Cursor>,
+    ) -> Result<ScanPage, ConnectorError> {
+        let mut state: PageState = match cursor {
+            Some(c) => c.decode()?,
+            None => PageState::default(),
+        };
+        let per_page = self.per_page();
+        let path = match kind {
+            ScanKind::Products => "products",
+            ScanKind::Orders => "orders",
+        };
+        let (items, total, request_offset, raw_len) = loop {
+            let request_offset = if state.last_id > 0 {
+                state.offset.saturating_sub(1)
+            } else {
+                state.offset
+            };
+            let mut query = vec![
+                ("per_page", per_page.to_string()),
+                ("offset", request_offset.to_string()),
+                ("orderby", "id".to_owned()),
+                ("order", "asc".to_owned()),
+            ];
+            if kind == ScanKind::Products {
+                query.push(("status", "any".to_owned()));
+            }
+            if let Some(since) = scope.since() {
+                query.push(("modified_after", mapping::gmt_text(since)));
+                query.push(("dates_are_gmt", "true".to_owned()));
+            }
+            let (answer, headers) = self.get(path, &query).await?;
+            let items = answer.as_array().cloned().ok_or_else(|| {
+                ConnectorError::fatal(format!("woocommerce {path} listing is not an array"))
+            })?;
+            let total = headers
+                .get("x-wp-total")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            let continuous = state.last_id == 0
+                || request_offset == 0
+                || items
+                    .first()
+                    .is_none_or(|first| id_u64(first) <= state.last_id);
+            if continuous {
+                let raw_len = items.len() as u64;
+                break (items, total, request_offset, raw_len);
+            }
+            // Records before the cursor disappeared: step back until the page overlaps.
+            state.offset = request_offset.saturating_sub(per_page).max(1);
+            if request_offset <= 1 {
+                state.offset = 0;
+                state.last_id = 0;
+            }
+        };
+        let fresh: Vec<Value> = items
+            .into_iter()
+            .filter(|v| id_u64(v) > state.last_id)
+            .collect();
+        let max_id = fresh.iter().map(id_u64).max().unwrap_or(state.last_id);
+        let records = match kind {
+            ScanKind::Orders => fresh
+                .iter()
+                .map(mapping::order_from_wc)
+                .collect::<Result<Vec<_>, _>>()?,
+            ScanKind::Products => {
+                futures::stream::iter(
+                    fresh
+                        .into_iter()
+                        .map(|p| async move { self.product_record(&p).await }),
+                )
+                .buffered(VARIATION_CONCURRENCY)
+                .try_collect()
+                .await?
+            }
+        };
+        let next = if raw_len < per_page {
+            None
+        } else {
+            Some(Cursor::encode(&PageState {
+                offset: request_offset + raw_len,
+                last_id: max_id,
+            })?)
+        };
+        Ok(ScanPage::new(records, next, total))
+    }
+
+    async fn fetch_one(
+        &self,
+        kind: ScanKind,
+        id: &ExternalId,
+    ) -> Result<Option<ExternalRecord>, ConnectorError> {
+        let n = numeric(id)?;
+        match kind {
+            ScanKind::Products => self.product_by_id(n).await,
+            ScanKind::Orders => match self.get(&format!("orders/{n}"), &[]).await {
+                Ok((v, _)) => Ok(Some(mapping::order_from_wc(&v)?)),
+                Err(ConnectorError::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            },
+        }
+    }
+
+    async fn find_by_sku(&self, sku: &Sku) -> Result<Option<ExternalRecord>, ConnectorError> {
+        let (answer, _) = self
+            .get(
+                "products",
+                &[("sku", sku.0.clone()), ("status", "any".to_owned())],
+            )
+            .await?;
+        match answer.as_array().and_then(|a| a.first()) {
+            Some(product) => Ok(Some(self.product_record(product).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn apply_writes(&self, writes: &[Write]) -> Result<Vec<WriteResult>, ConnectorError> {
+        if writes.len() > MAX_BATCH {
+            return Err(ConnectorError::fatal(format!(
+                "a batch of {} writes is over WooCommerce's {MAX_BATCH}",
+                writes.len()
+            )));
+        }
+        let mut out = Vec::with_capacity(writes.len());
+        for write in writes {
+            let outcome = self.write(&write.op).await;
+            out.push(WriteResult {
+                key: write.key.clone(),
+                outcome,
+            });
+        }
+        Ok(out)
+    }
+
+    fn verify_webhook(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<WebhookEvent, ConnectorError> {
+        let secret = self.keys.webhook_secret.as_deref().ok_or_else(|| {
+            ConnectorError::unauthorized("no webhook secret is configured for this connection")
+        })?;
+        crate::webhook::verify(headers, body, secret)
+    }
+}

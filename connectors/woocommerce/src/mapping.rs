@@ -1,0 +1,674 @@
+//! WooCommerce REST v3 JSON ↔ tidemark's canonical records.
+//!
+//! Reading is tolerant: a missing or null field reads as absent, never as an error. Prices are
+//! strings (`"21.99"`) read into `Decimal`; `regular_price` with a `sale_price` is the
+//! compare-at price. Attribute names are kept as the platform spells them (`Color`, `pa_color`):
+//! the engine maps them to `color` / `size` by the connection's settings.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rust_decimal::Decimal;
+use serde_json::{Map, Value, json};
+use tidemark_connector::ConnectorError;
+use tidemark_core::hash::image_hash_url;
+use tidemark_core::{
+    Barcode, Buyer, Currency, ExternalId, ExternalRecord, Field, FieldSet, Image, ImageHashSource,
+    OrderLine, OrderStatus, PaymentStatus, Product, ProductStatus, RecordContent, SalesOrder,
+    Shipment, ShipmentStatus, Sku, Timestamp, Variant,
+};
+
+/// The meta key of the Shipment Tracking extension, where tracking numbers live.
+pub const TRACKING_META_KEY: &str = "_wc_shipment_tracking_items";
+
+fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+fn non_empty(v: &Value, key: &str) -> Option<String> {
+    let s = str_of(v, key).trim();
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+/// A price string (or number) as a decimal; empty and unparsable read as absent.
+pub fn money(v: &Value, key: &str) -> Option<Decimal> {
+    match v.get(key)? {
+        Value::String(s) => s.trim().parse().ok(),
+        Value::Number(n) => n.to_string().parse().ok(),
+        _ => None,
+    }
+}
+
+/// An id as text (`794`).
+pub fn id_of(v: &Value) -> Option<ExternalId> {
+    match v.get("id")? {
+        Value::Number(n) => Some(ExternalId::new(n.to_string())),
+        Value::String(s) if !s.is_empty() => Some(ExternalId::new(s.clone())),
+        _ => None,
+    }
+}
+
+/// `date_modified_gmt` (UTC, no zone) as a timestamp.
+pub fn gmt_time(v: &Value, key: &str) -> Option<Timestamp> {
+    let text = v.get(key)?.as_str()?;
+    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+    if let Ok(dt) = time::PrimitiveDateTime::parse(text, format) {
+        return Some(Timestamp::from_datetime(dt.assume_utc()));
+    }
+    Timestamp::parse_rfc3339(text).ok()
+}
+
+/// `2025-06-01T00:00:00` in UTC, for `modified_after` with `dates_are_gmt=true`.
+pub fn gmt_text(at: Timestamp) -> String {
+    match at.to_datetime() {
+        Some(dt) => format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            dt.year(),
+            u8::from(dt.month()),
+            dt.day(),
+            dt.hour(),
+            dt.minute(),
+            dt.second()
+        ),
+        None => "1970-01-01T00:00:00".to_owned(),
+    }
+}
+
+pub fn status_from_wc(status: &str) -> ProductStatus {
+    match status {
+        "draft" | "pending" | "future" | "auto-draft" => ProductStatus::Draft,
+        "private" => ProductStatus::Paused,
+        "trash" => ProductStatus::Archived,
+        _ => ProductStatus::Active,
+    }
+}
+
+pub fn status_to_wc(status: ProductStatus) -> &'static str {
+    match status {
+        ProductStatus::Active => "publish",
+        ProductStatus::Draft => "draft",
+        ProductStatus::Paused | ProductStatus::Archived => "private",
+    }
+}
+
+/// Price and compare-at price from WooCommerce's regular and sale prices.
+fn prices(v: &Value) -> (Option<Decimal>, Option<Decimal>) {
+    let regular = money(v, "regular_price");
+    match money(v, "sale_price") {
+        Some(sale) => (Some(sale), regular.filter(|r| *r != sale)),
+        None => (regular.or_else(|| money(v, "price")), None),
+    }
+}
+
+/// `"1.25"` kg (the store's default weight unit) as grams.
+fn grams(v: &Value) -> Option<Decimal> {
+    money(v, "weight").map(|kg| (kg * Decimal::from(1000)).normalize())
+}
+
+fn stock(v: &Value) -> Option<i64> {
+    if v.get("manage_stock").and_then(Value::as_bool) == Some(true) {
+        Some(v.get("stock_quantity").and_then(Value::as_i64).unwrap_or(0))
+    } else {
+        None
+    }
+}
+
+fn image_of(v: &Value, position: u32) -> Option<Image> {
+    let src = non_empty(v, "src")?;
+    Some(Image {
+        external_id: id_of(v),
+        content_hash: image_hash_url(&src),
+        src,
+        hash_source: ImageHashSource::Url,
+        position,
+        alt: non_empty(v, "alt"),
+    })
+}
+
+fn names(v: &Value, key: &str) -> Vec<String> {
+    v.get(key)
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|t| non_empty(t, "name"))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+}
+
+/// A product and its variations (for a variable product) as a canonical record.
+pub fn product_from_wc(
+    product: &Value,
+    variations: &[Value],
+    currency: Currency,
+) -> Result<ExternalRecord, ConnectorError> {
+    let external_id =
+        id_of(product).ok_or_else(|| ConnectorError::fatal("woocommerce product without an id"))?;
+    let mut images: Vec<Image> = product
+        .get("images")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .enumerate()
+                .filter_map(|(i, img)| image_of(img, i as u32))
+                .collect()
+        })
+        .unwrap_or_default();
+
+    let mut attributes = BTreeMap::new();
+    if let Some(list) = product.get("attributes").and_then(Value::as_array) {
+        for a in list {
+            if a.get("variation").and_then(Value::as_bool) == Some(true) {
+                continue;
+            }
+            let options: Vec<&str> = a
+                .get("options")
+                .and_then(Value::as_array)
+                .map(|o| o.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            if let Some(name) = non_empty(a, "name") {
+                attributes.insert(name, options.join(", "));
+            }
+        }
+    }
+
+    let variants = if str_of(product, "type") == "variable" {
+        let mut out = Vec::with_capacity(variations.len());
+        for v in variations {
+            let (price, compare_at_price) = prices(v);
+            let mut image_hashes = Vec::new();
+            if let Some(img) = v.get("image").filter(|i| i.is_object()) {
+                let bound = id_of(img);
+                let known = images
+                    .iter()
+                    .find(|i| bound.is_some() && i.external_id == bound)
+                    .map(|i| i.content_hash);
+                match known {
+                    Some(hash) => image_hashes.push(hash),
+                    None => {
+                        if let Some(mut extra) = image_of(img, images.len() as u32) {
+                            image_hashes.push(extra.content_hash);
+                            extra.position = images.len() as u32;
+                            images.push(extra);
+                        }
+                    }
+                }
+            }
+            let options = v
+                .get("attributes")
+                .and_then(Value::as_array)
+                .map(|list| {
+                    list.iter()
+                        .filter_map(|a| Some((non_empty(a, "name")?, non_empty(a, "option")?)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push(Variant {
+                external_id: id_of(v),
+                sku: non_empty(v, "sku").map(Sku),
+                barcode: non_empty(v, "global_unique_id").map(Barcode),
+                options,
+                price,
+                compare_at_price,
+                stock: stock(v),
+                weight_grams: grams(v),
+                image_hashes,
+            });
+        }
+        out
+    } else {
+        let (price, compare_at_price) = prices(product);
+        vec![Variant {
+            external_id: Some(external_id.clone()),
+            sku: non_empty(product, "sku").map(Sku),
+            barcode: non_empty(product, "global_unique_id").map(Barcode),
+            options: BTreeMap::new(),
+            price,
+            compare_at_price,
+            stock: stock(product),
+            weight_grams: grams(product),
+            image_hashes: Vec::new(),
+        }]
+    };
+
+    let content = Product {
+        sku: non_empty(product, "sku").map(Sku),
+        title: str_of(product, "name").to_owned(),
+        description: str_of(product, "description").to_owned(),
+        brand: names(product, "brands").into_iter().next(),
+        vendor: None,
+        category: names(product, "categories").into_iter().next(),
+        tags: names(product, "tags").into_iter().collect::<BTreeSet<_>>(),
+        barcode: None,
+        weight_grams: None,
+        status: status_from_wc(str_of(product, "status")),
+        attributes,
+        currency,
+        images,
+        variants,
+    };
+    Ok(ExternalRecord {
+        external_id,
+        updated_at: gmt_time(product, "date_modified_gmt"),
+        content: RecordContent::Product(content),
+    })
+}
+
+pub fn order_status_from_wc(status: &str) -> OrderStatus {
+    match status {
+        "processing" => OrderStatus::Processing,
+        "on-hold" => OrderStatus::OnHold,
+        "completed" => OrderStatus::Completed,
+        "cancelled" => OrderStatus::Cancelled,
+        "refunded" => OrderStatus::Refunded,
+        "failed" => OrderStatus::Failed,
+        _ => OrderStatus::Pending,
+    }
+}
+
+pub fn order_status_to_wc(status: OrderStatus) -> &'static str {
+    match status {
+        OrderStatus::Pending => "pending",
+        OrderStatus::Processing => "processing",
+        OrderStatus::OnHold => "on-hold",
+        OrderStatus::Completed => "completed",
+        OrderStatus::Cancelled => "cancelled",
+        OrderStatus::Refunded => "refunded",
+        OrderStatus::Failed => "failed",
+    }
+}
+
+/// An order as a canonical record.
+pub fn order_from_wc(order: &Value) -> Result<ExternalRecord, ConnectorError> {
+    let external_id =
+        id_of(order).ok_or_else(|| ConnectorError::fatal("woocommerce order without an id"))?;
+    let billing = order.get("billing").cloned().unwrap_or(Value::Null);
+    let name = [
+        str_of(&billing, "first_name"),
+        str_of(&billing, "last_name"),
+    ]
+    .iter()
+    .filter(|s| !s.is_empty())
+    .copied()
+    .collect::<Vec<_>>()
+    .join(" ");
+    let address: Vec<String> = [
+        "address_1",
+        "address_2",
+        "city",
+        "state",
+        "postcode",
+        "country",
+    ]
+    .iter()
+    .filter_map(|k| non_empty(&billing, k))
+    .collect();
+    let lines: Vec<OrderLine> = order
+        .get("line_items")
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .map(|l| {
+                    let quantity = l.get("quantity").and_then(Value::as_i64).unwrap_or(0);
+                    let subtotal = money(l, "subtotal").unwrap_or_default();
+                    let unit_price = if quantity != 0 {
+                        (subtotal / Decimal::from(quantity)).normalize()
+                    } else {
+                        money(l, "price").unwrap_or_default()
+                    };
+                    OrderLine {
+                        sku: non_empty(l, "sku").map(Sku),
+                        title: str_of(l, "name").to_owned(),
+                        quantity,
+                        unit_price,
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let subtotal = order
+        .get("line_items")
+        .and_then(Value::as_array)
+        .map(|items| items.iter().filter_map(|l| money(l, "subtotal")).sum())
+        .unwrap_or_default();
+    let status = order_status_from_wc(str_of(order, "status"));
+    let paid = order.get("date_paid").is_some_and(|d| !d.is_null());
+    let payment_status = match status {
+        OrderStatus::Refunded => PaymentStatus::Refunded,
+        OrderStatus::Cancelled | OrderStatus::Failed if !paid => PaymentStatus::Voided,
+        _ if paid => PaymentStatus::Paid,
+        _ => PaymentStatus::Pending,
+    };
+    let shipments = order
+        .get("meta_data")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|m| str_of(m, "key") == TRACKING_META_KEY)
+        .filter_map(|m| m.get("value").and_then(Value::as_array))
+        .flatten()
+        .map(|t| Shipment {
+            carrier: non_empty(t, "tracking_provider")
+                .or_else(|| non_empty(t, "custom_tracking_provider")),
+            tracking_number: non_empty(t, "tracking_number"),
+            status: if status == OrderStatus::Completed {
+                ShipmentStatus::Delivered
+            } else {
+                ShipmentStatus::Shipped
+            },
+        })
+        .collect();
+    let content = SalesOrder {
+        number: non_empty(order, "number").unwrap_or_else(|| external_id.to_string()),
+        buyer: Buyer {
+            name,
+            email: non_empty(&billing, "email"),
+            phone: non_empty(&billing, "phone"),
+            address,
+        },
+        lines,
+        currency: Currency::parse(str_of(order, "currency")).unwrap_or_default(),
+        subtotal,
+        shipping_total: money(order, "shipping_total").unwrap_or_default(),
+        tax_total: money(order, "total_tax").unwrap_or_default(),
+        total: money(order, "total").unwrap_or_default(),
+        status,
+        payment_status,
+        shipments,
+        note: non_empty(order, "customer_note"),
+        placed_at: gmt_time(order, "date_created_gmt").unwrap_or(Timestamp::from_millis(0)),
+    };
+    Ok(ExternalRecord {
+        external_id,
+        updated_at: gmt_time(order, "date_modified_gmt"),
+        content: RecordContent::Order(content),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Canonical → WooCommerce
+// ---------------------------------------------------------------------------------------------
+
+fn price_fields(out: &mut Map<String, Value>, v: &Variant, fields: Option<&FieldSet>) {
+    let wants = |f: Field| fields.is_none_or(|s| s.contains(&f));
+    if wants(Field::Price) || wants(Field::CompareAtPrice) {
+        let text = |d: Option<Decimal>| d.map(|d| d.normalize().to_string()).unwrap_or_default();
+        match v.compare_at_price {
+            Some(was) => {
+                out.insert("regular_price".into(), json!(text(Some(was))));
+                out.insert("sale_price".into(), json!(text(v.price)));
+            }
+            None => {
+                out.insert("regular_price".into(), json!(text(v.price)));
+                out.insert("sale_price".into(), json!(""));
+            }
+        }
+    }
+    if wants(Field::Weight) {
+        let kg = v
+            .weight_grams
+            .map(|g| (g / Decimal::from(1000)).normalize().to_string())
+            .unwrap_or_default();
+        out.insert("weight".into(), json!(kg));
+    }
+    if wants(Field::Barcode) {
+        out.insert(
+            "global_unique_id".into(),
+            json!(v.barcode.as_ref().map(|b| b.0.clone()).unwrap_or_default()),
+        );
+    }
+}
+
+/// The `images` array: bound images by id (never re-sent by src, which would duplicate the
+/// attachment), new ones by src.
+pub fn images_body(product: &Product) -> Value {
+    Value::Array(
+        product
+            .images
+            .iter()
+            .map(|img| match &img.external_id {
+                Some(id) => match id.as_str().parse::<u64>() {
+                    Ok(n) => json!({"id": n}),
+                    Err(_) => json!({"src": img.src}),
+                },
+                None => {
+                    let mut o = json!({"src": img.src});
+                    if let Some(alt) = &img.alt {
+                        o["alt"] = json!(alt);
+                    }
+                    o
+                }
+            })
+            .collect(),
+    )
+}
+
+/// Whether the canonical product is a simple product on WooCommerce.
+pub fn is_simple(product: &Product) -> bool {
+    product.variants.len() <= 1 && product.variants.iter().all(|v| v.options.is_empty())
+}
+
+/// The product-level body of a create (`fields: None`) or of an update of `fields`. Stock is
+/// never written here for an existing product (it moves as a delta).
+pub fn product_body(product: &Product, fields: Option<&FieldSet>) -> Value {
+    let wants = |f: Field| fields.is_none_or(|s| s.contains(&f));
+    let mut out = Map::new();
+    let simple = is_simple(product);
+    if fields.is_none() {
+        out.insert(
+            "type".into(),
+            json!(if simple { "simple" } else { "variable" }),
+        );
+    }
+    if wants(Field::Title) {
+        out.insert("name".into(), json!(product.title));
+    }
+    if wants(Field::Description) {
+        out.insert("description".into(), json!(product.description));
+    }
+    if wants(Field::Status) {
+        out.insert("status".into(), json!(status_to_wc(product.status)));
+    }
+    if wants(Field::Sku) {
+        let sku = product.sku.as_ref().or_else(|| {
+            simple
+                .then(|| product.variants.first().and_then(|v| v.sku.as_ref()))
+                .flatten()
+        });
+        out.insert(
+            "sku".into(),
+            json!(sku.map(|s| s.0.clone()).unwrap_or_default()),
+        );
+    }
+    if wants(Field::Category) {
+        out.insert(
+            "categories".into(),
+            json!(
+                product
+                    .category
+                    .iter()
+                    .map(|c| json!({"name": c}))
+                    .collect::<Vec<_>>()
+            ),
+        );
+    }
+    if wants(Field::Tags) {
+        out.insert(
+            "tags".into(),
+            json!(
+                product
+                    .tags
+                    .iter()
+                    .map(|t| json!({"name": t}))
+                    .collect::<Vec<_>>()
+            ),
+        );
+    }
+    if wants(Field::Brand) {
+        out.insert(
+            "brands".into(),
+            json!(
+                product
+                    .brand
+                    .iter()
+                    .map(|b| json!({"name": b}))
+                    .collect::<Vec<_>>()
+            ),
+        );
+    }
+    if wants(Field::Attributes) || wants(Field::Variants) {
+        let mut attributes: Vec<Value> = product
+            .attributes
+            .iter()
+            .map(|(name, value)| {
+                json!({"name": name, "visible": true, "variation": false, "options": [value]})
+            })
+            .collect();
+        let mut options: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for v in &product.variants {
+            for (name, value) in &v.options {
+                let values = options.entry(name).or_default();
+                if !values.contains(&value.as_str()) {
+                    values.push(value);
+                }
+            }
+        }
+        for (name, values) in options {
+            attributes
+                .push(json!({"name": name, "visible": true, "variation": true, "options": values}));
+        }
+        out.insert("attributes".into(), Value::Array(attributes));
+    }
+    if wants(Field::Images) {
+        out.insert("images".into(), images_body(product));
+    }
+    if simple && let Some(v) = product.variants.first() {
+        price_fields(&mut out, v, fields);
+        if fields.is_none() {
+            out.insert("manage_stock".into(), json!(v.stock.is_some()));
+            out.insert("stock_quantity".into(), json!(v.stock));
+        }
+    }
+    Value::Object(out)
+}
+
+/// A variation body for a create (`fields: None`, absolute initial stock) or an update.
+pub fn variation_body(
+    product: &Product,
+    v: &Variant,
+    fields: Option<&FieldSet>,
+    image_ids: &BTreeMap<tidemark_core::ContentHash, u64>,
+) -> Value {
+    let wants = |f: Field| fields.is_none_or(|s| s.contains(&f));
+    let mut out = Map::new();
+    if wants(Field::Sku) || fields.is_none() {
+        out.insert(
+            "sku".into(),
+            json!(v.sku.as_ref().map(|s| s.0.clone()).unwrap_or_default()),
+        );
+    }
+    price_fields(&mut out, v, fields);
+    if fields.is_none() {
+        out.insert("manage_stock".into(), json!(v.stock.is_some()));
+        out.insert("stock_quantity".into(), json!(v.stock));
+    }
+    if fields.is_none() || wants(Field::Variants) {
+        out.insert(
+            "attributes".into(),
+            json!(
+                v.options
+                    .iter()
+                    .map(|(n, o)| json!({"name": n, "option": o}))
+                    .collect::<Vec<_>>()
+            ),
+        );
+    }
+    if (wants(Field::Images) || fields.is_none())
+        && let Some(hash) = v.image_hashes.first()
+    {
+        {
+            if let Some(id) = image_ids.get(hash) {
+                out.insert("image".into(), json!({"id": id}));
+            } else if let Some(img) = product.images.iter().find(|i| i.content_hash == *hash) {
+                out.insert("image".into(), json!({"src": img.src}));
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+/// The body of an order create.
+pub fn order_body(order: &SalesOrder) -> Value {
+    let mut names = order.buyer.name.splitn(2, ' ');
+    let first = names.next().unwrap_or("");
+    let last = names.next().unwrap_or("");
+    json!({
+        "status": order_status_to_wc(order.status),
+        "currency": order.currency.as_str(),
+        "set_paid": order.payment_status == PaymentStatus::Paid,
+        "customer_note": order.note.clone().unwrap_or_default(),
+        "billing": {
+            "first_name": first, "last_name": last,
+            "email": order.buyer.email.clone().unwrap_or_default(),
+            "phone": order.buyer.phone.clone().unwrap_or_default(),
+            "address_1": order.buyer.address.first().cloned().unwrap_or_default(),
+            "city": order.buyer.address.get(1).cloned().unwrap_or_default(),
+        },
+        "line_items": order.lines.iter().map(|l| json!({
+            "sku": l.sku.as_ref().map(|s| s.0.clone()).unwrap_or_default(),
+            "name": l.title, "quantity": l.quantity,
+            "total": (l.unit_price * Decimal::from(l.quantity)).to_string(),
+        })).collect::<Vec<_>>(),
+        "shipping_lines": [{"method_id": "flat_rate", "method_title": "Shipping",
+                            "total": order.shipping_total.to_string()}],
+        "meta_data": [{"key": "_tidemark_number", "value": order.number}],
+    })
+}
+
+/// The body of an order update of `fields`.
+pub fn order_update_body(order: &SalesOrder, fields: &FieldSet) -> Value {
+    let mut out = Map::new();
+    if fields.contains(&Field::OrderStatus) {
+        out.insert("status".into(), json!(order_status_to_wc(order.status)));
+    }
+    if fields.contains(&Field::OrderNote) {
+        out.insert(
+            "customer_note".into(),
+            json!(order.note.clone().unwrap_or_default()),
+        );
+    }
+    if fields.contains(&Field::Shipments) {
+        let items: Vec<Value> = order
+            .shipments
+            .iter()
+            .map(|s| {
+                json!({"tracking_provider": s.carrier.clone().unwrap_or_default(),
+                       "tracking_number": s.tracking_number.clone().unwrap_or_default()})
+            })
+            .collect();
+        out.insert(
+            "meta_data".into(),
+            json!([{"key": TRACKING_META_KEY, "value": items}]),
+        );
+    }
+    Value::Object(out)
+}
+
+/// A per-item batch error (`{"id","error":{code,message,data}}`) as `Rejected`.
+pub fn item_error(item: &Value) -> Option<ConnectorError> {
+    let error = item.get("error")?;
+    let code = non_empty(error, "code").unwrap_or_else(|| "woocommerce_error".to_owned());
+    let message = str_of(error, "message").to_owned();
+    let field = error
+        .get("data")
+        .and_then(|d| d.get("params"))
+        .and_then(Value::as_object)
+        .and_then(|p| p.keys().next().cloned())
+        .or_else(|| code.contains("sku").then(|| "sku".to_owned()));
+    let mut e = ConnectorError::rejected(code, message).with_payload(item.clone());
+    if let Some(field) = field {
+        e = e.with_field(field);
+    }
+    Some(e)
+}
