@@ -2,6 +2,8 @@
 //! engine applies to every record anyway), whatever the text holds: unicode, commas, quotes,
 //! line breaks.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] functions
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::str::FromStr;

@@ -6,6 +6,8 @@
 //! `/work/shared` on a workstation). Unset: each test prints why it is skipped and passes. Set
 //! but a file missing: the test fails.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] functions
+
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
