@@ -10,6 +10,7 @@
 pub mod faults;
 pub mod harness;
 pub mod images;
+pub mod mercadolibre;
 pub mod stats;
 pub mod woocommerce;
 

@@ -1,0 +1,375 @@
+//! The MercadoLibre simulator over real HTTP: OAuth rotation, search limits and scan mode,
+//! multiget, list-replace updates, the title lock, the token bucket, order search and its
+//! ignored-parameter trap, and picture bytes.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tidemark_sim::mercadolibre::{MlConfig, MlSim};
+use tidemark_sim::{FaultConfig, RunningSim};
+
+const TOKEN: &str = "APP_USR-initial";
+
+async fn start(config: MlConfig) -> (MlSim, RunningSim, reqwest::Client) {
+    let sim = MlSim::new(config, FaultConfig::none());
+    let running = sim.serve().await.expect("serve");
+    (sim, running, reqwest::Client::new())
+}
+
+fn fast(items: u64) -> MlConfig {
+    MlConfig {
+        items,
+        rate_per_second: None,
+        ..MlConfig::default()
+    }
+}
+
+async fn get(c: &reqwest::Client, running: &RunningSim, path: &str) -> (u16, Value) {
+    let r = c
+        .get(format!("{}{path}", running.base_url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn put(c: &reqwest::Client, running: &RunningSim, path: &str, body: Value) -> (u16, Value) {
+    let r = c
+        .put(format!("{}{path}", running.base_url))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn grant(c: &reqwest::Client, running: &RunningSim, form: &[(&str, &str)]) -> (u16, Value) {
+    let r = c
+        .post(format!("{}/oauth/token", running.base_url))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn refresh_tokens_are_single_use_and_rotate() {
+    let (sim, running, c) = start(fast(3)).await;
+    let r = c
+        .get(format!("{}/users/me", running.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let (status, me) = get(&c, &running, "/users/me").await;
+    assert_eq!(status, 200);
+    assert_eq!(me["id"], 207_035_636);
+
+    let form = |rt: &'static str| {
+        vec![
+            ("grant_type", "refresh_token"),
+            ("client_id", "5503910054141466"),
+            ("client_secret", "ml_secret_test"),
+            ("refresh_token", rt),
+        ]
+    };
+    let (status, body) = grant(&c, &running, &form("TG-initial")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["expires_in"], 21_600);
+    let new_refresh = body["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(new_refresh, "TG-initial");
+    assert_eq!(sim.current_refresh_token(), new_refresh);
+    // The old one is spent.
+    let (status, body) = grant(&c, &running, &form("TG-initial")).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "invalid_grant");
+    // The new access token works; expired ones do not.
+    let access = body_token(&c, &running, &new_refresh).await;
+    sim.expire_access_tokens();
+    let r = c
+        .get(format!("{}/users/me", running.base_url))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+async fn body_token(c: &reqwest::Client, running: &RunningSim, refresh: &str) -> String {
+    let (status, body) = grant(
+        c,
+        running,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", "5503910054141466"),
+            ("client_secret", "ml_secret_test"),
+            ("refresh_token", refresh),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn search_caps_offset_and_scan_returns_each_id_once() {
+    let (sim, running, c) = start(fast(1_234)).await;
+    let user = "/users/207035636/items/search";
+    let (status, body) = get(&c, &running, &format!("{user}?offset=950&limit=100")).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = get(&c, &running, &format!("{user}?offset=900&limit=100")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["results"].as_array().unwrap().len(), 100);
+    assert_eq!(body["paging"]["total"], 1_234);
+    assert!(body["results"][0].is_string(), "IDs only");
+
+    let mut seen = BTreeSet::new();
+    let mut pages = 0;
+    let (_, mut body) = get(&c, &running, &format!("{user}?search_type=scan&limit=100")).await;
+    loop {
+        let ids = body["results"].as_array().unwrap().clone();
+        if ids.is_empty() {
+            break;
+        }
+        pages += 1;
+        for id in ids {
+            assert!(seen.insert(id.as_str().unwrap().to_owned()), "{id} twice");
+        }
+        let scroll = body["scroll_id"].as_str().unwrap().to_owned();
+        // Repeating a request repeats its page (an answer lost on the way costs nothing).
+        let (_, again) = get(
+            &c,
+            &running,
+            &format!("{user}?search_type=scan&limit=100&scroll_id={scroll}"),
+        )
+        .await;
+        body = again;
+    }
+    assert_eq!(pages, 13);
+    assert_eq!(seen.len(), 1_234);
+    assert_eq!(seen, sim.item_ids().into_iter().collect());
+
+    let (status, body) = get(
+        &c,
+        &running,
+        &format!("{user}?search_type=scan&scroll_id=nope"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "invalid_scroll_id");
+
+    // seller_sku matches item and variation SKUs.
+    let item = sim.item_json("http://x", &sim.item_ids()[5]).unwrap();
+    let vsku = item["variations"][1]["attributes"][0]["value_name"]
+        .as_str()
+        .unwrap();
+    let (_, body) = get(&c, &running, &format!("{user}?seller_sku={vsku}")).await;
+    assert_eq!(body["results"], json!([item["id"]]));
+}
+
+#[tokio::test]
+async fn scroll_ids_expire() {
+    let (_sim, running, c) = start(MlConfig {
+        scroll_ttl: Duration::from_millis(100),
+        ..fast(30)
+    })
+    .await;
+    let user = "/users/207035636/items/search";
+    let (_, body) = get(&c, &running, &format!("{user}?search_type=scan&limit=10")).await;
+    let scroll = body["scroll_id"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let (status, _) = get(
+        &c,
+        &running,
+        &format!("{user}?search_type=scan&limit=10&scroll_id={scroll}"),
+    )
+    .await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn multiget_has_a_code_per_element_and_at_most_20() {
+    let (sim, running, c) = start(fast(25)).await;
+    let ids = sim.item_ids();
+    let (status, _) = get(&c, &running, &format!("/items?ids={}", ids[..21].join(","))).await;
+    assert_eq!(status, 400);
+    let (status, body) = get(&c, &running, &format!("/items?ids={},MLA9", ids[0])).await;
+    assert_eq!(status, 200);
+    assert_eq!(body[0]["code"], 200);
+    assert_eq!(body[0]["body"]["id"], ids[0].as_str());
+    assert!(!body[0]["body"]["variations"].as_array().unwrap().is_empty());
+    assert_eq!(body[1]["code"], 404);
+    assert_eq!(body[1]["body"]["error"], "not_found");
+    let (_, body) = get(
+        &c,
+        &running,
+        &format!("/items?ids={}&attributes=id,price", ids[0]),
+    )
+    .await;
+    assert_eq!(body[0]["body"].as_object().unwrap().len(), 2);
+
+    // Picture bytes are a PNG.
+    let url = body_url(&sim, &running, &ids[0]);
+    let bytes = c.get(url).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+}
+
+fn body_url(sim: &MlSim, running: &RunningSim, id: &str) -> String {
+    let item = sim.item_json(&running.base_url, id).unwrap();
+    item["pictures"][0]["url"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn put_replaces_pictures_and_variations_and_locks_the_title_after_a_sale() {
+    let (sim, running, c) = start(MlConfig {
+        orders: 0,
+        ..fast(2)
+    })
+    .await;
+    let id = sim.item_ids()[0].clone();
+    let (_, item) = get(&c, &running, &format!("/items/{id}")).await;
+    let keep_pic = item["pictures"][0]["id"].as_str().unwrap().to_owned();
+    let keep_var = item["variations"][0]["id"].as_u64().unwrap();
+    let combos = item["variations"][0]["attribute_combinations"].clone();
+    let (status, body) = put(
+        &c,
+        &running,
+        &format!("/items/{id}"),
+        json!({
+            "price": 12.5,
+            "pictures": [{"id": keep_pic}, {"source": "https://example.com/new.jpg"}],
+            "variations": [{"id": keep_var, "available_quantity": 9, "price": "12.50",
+                            "picture_ids": [keep_pic]}],
+        }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let pics = body["pictures"].as_array().unwrap();
+    assert_eq!(pics.len(), 2);
+    assert_eq!(pics[0]["id"], keep_pic.as_str());
+    assert_ne!(pics[1]["id"], keep_pic.as_str());
+    assert_eq!(
+        body["variations"].as_array().unwrap().len(),
+        1,
+        "others deleted"
+    );
+    assert_eq!(body["variations"][0]["available_quantity"], 9);
+    assert_eq!(body["available_quantity"], 9);
+    assert_eq!(body["variations"][0]["attribute_combinations"], combos);
+    assert_eq!(body["price"], json!(12.5));
+
+    // A picture id the item does not have is refused with a cause.
+    let (status, body) = put(
+        &c,
+        &running,
+        &format!("/items/{id}"),
+        json!({"pictures": [{"id": "nope"}]}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["cause"][0]["code"], "item.pictures.id.invalid");
+
+    // The title is locked once the item sold.
+    let (status, body) = put(
+        &c,
+        &running,
+        &format!("/items/{id}"),
+        json!({"title": "Renamed"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    sim.place_order(&serde_json::from_value(json!({"item_id": id})).unwrap())
+        .unwrap();
+    let (status, body) = put(
+        &c,
+        &running,
+        &format!("/items/{id}"),
+        json!({"title": "Again"}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["cause"][0]["code"], "item.title.not_modifiable");
+    let (_, item) = get(&c, &running, &format!("/items/{id}")).await;
+    assert_eq!(item["available_quantity"], 8);
+}
+
+#[tokio::test]
+async fn the_token_bucket_answers_too_many_requests() {
+    let (sim, running, c) = start(MlConfig {
+        rate_per_second: Some(5.0),
+        rate_burst: 5,
+        ..fast(2)
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let (status, body) = get(&c, &running, "/users/me").await;
+        if status == 429 {
+            assert_eq!(body["error"], "too_many_requests");
+        }
+        statuses.push(status);
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert!(sim.harness.stats.snapshot().throttled > 0);
+}
+
+#[tokio::test]
+async fn order_search_filters_by_date_last_updated_and_ignores_unknown_parameters() {
+    let (sim, running, c) = start(MlConfig {
+        orders: 30,
+        ..fast(10)
+    })
+    .await;
+    let base = "/orders/search?seller=207035636";
+    let (_, all) = get(&c, &running, base).await;
+    assert_eq!(all["paging"]["total"], 30);
+    assert_eq!(all["results"].as_array().unwrap().len(), 30);
+    let (status, _) = get(&c, &running, &format!("{base}&limit=51")).await;
+    assert_eq!(status, 400);
+
+    let ids = sim.order_ids();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let since = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    sim.edit_order(ids[3], &Default::default());
+    sim.set_tracking(
+        ids[7],
+        &serde_json::from_value(json!({"tracking_number": "TRK1"})).unwrap(),
+    );
+    let (_, found) = get(
+        &c,
+        &running,
+        &format!("{base}&order.date_last_updated.from={since}&sort=date_asc"),
+    )
+    .await;
+    let found: Vec<u64> = found["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(found, vec![ids[3], ids[7]]);
+    // The common typo is ignored: every order comes back.
+    let (_, typo) = get(
+        &c,
+        &running,
+        &format!("{base}&order.last_updated.from={since}"),
+    )
+    .await;
+    assert_eq!(typo["paging"]["total"], 30);
+
+    let (_, order) = get(&c, &running, &format!("/orders/{}", ids[7])).await;
+    assert!(order["last_updated"].as_str().unwrap().ends_with("-04:00"));
+    let ship = order["shipping"]["id"].as_u64().unwrap();
+    let (_, shipment) = get(&c, &running, &format!("/shipments/{ship}")).await;
+    assert_eq!(shipment["tracking_number"], "TRK1");
+}
