@@ -134,6 +134,17 @@ impl CsvConnector {
             if let Some(cached) = cached.filter(|c| c.fingerprint == fingerprint) {
                 return Ok((cached, false));
             }
+            // A target created empty (`touch`) holds no products yet; an empty source is an
+            // error, not "every product is gone".
+            if target && bytes.iter().all(u8::is_ascii_whitespace) {
+                return Ok((
+                    Loaded {
+                        fingerprint,
+                        catalog: Arc::new(Catalog::empty()),
+                    },
+                    false,
+                ));
+            }
             let catalog = mapping::read_catalog(&path, &bytes, options)?;
             Ok((
                 Loaded {

@@ -49,7 +49,7 @@ impl From<CsvError> for ConnectorError {
 }
 
 /// A problem with one record of the file: the record is skipped (it is not in scans) rather
-/// than read with a wrong value, and [`crate::CsvConnector::fetch_one`] answers it with a
+/// than read with a wrong value, and `fetch_one` ([`tidemark_connector::Connector::fetch_one`]) answers it with a
 /// `Rejected` error naming the line and column, which the engine turns into an issue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordIssue {

@@ -121,6 +121,10 @@ async fn creates_updates_and_image_deletes_land_in_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let (csv, path) = target(dir.path());
     assert!(csv.capabilities().writes(ScanKind::Products));
+    // An empty target holds no products (the file may also not exist yet: see below).
+    std::fs::write(&path, "").unwrap();
+    assert!(csv.catalog().await.unwrap().products.is_empty());
+    std::fs::remove_file(&path).unwrap();
 
     // Create: the file does not exist yet.
     let results = csv
