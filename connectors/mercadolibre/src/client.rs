@@ -1,0 +1,815 @@
+//! HTTP calls: item scans (scan search + multiget), orders, item writes, OAuth refresh.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use http::HeaderMap;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use tidemark_connector::http::{
+    ApiRequest, ApiResponse, HttpClient, HttpClientConfig, Idempotency, Rate,
+};
+use tidemark_connector::{
+    Capabilities, Confirmed, Connector, ConnectorError, CredentialSink, Cursor, IncrementalFilter,
+    KindCapabilities, ScanPage, ScanScope, SettingsSchema, WebhookEvent, WebhookSupport, Write,
+    WriteOp, WriteResult,
+};
+use tidemark_core::{
+    ConnectionId, ExternalId, ExternalRecord, Field, PlatformKind, Product, ScanKind, Sku,
+    Timestamp,
+};
+use tokio::sync::Mutex;
+use url::Url;
+
+use crate::config::{Settings, Tokens, schema};
+use crate::mapping::{
+    self, MlItem, MlOrder, MlShipment, MultigetEntry, attributes_json, combo_json, price_json,
+};
+
+/// Item ids per scan page (MercadoLibre allows up to 100 in scan mode).
+pub const SCAN_LIMIT: usize = 100;
+/// Items per multiget (MercadoLibre's maximum).
+pub const MULTIGET_LIMIT: usize = 20;
+/// Orders per search page (MercadoLibre's default and maximum).
+pub const ORDERS_LIMIT: usize = 50;
+
+/// One MercadoLibre seller account.
+pub struct MercadoLibre {
+    settings: Settings,
+    http: HttpClient,
+    /// The current OAuth pair; held across a refresh so two tasks never refresh at once.
+    tokens: Mutex<Tokens>,
+    connection: ConnectionId,
+    sink: Arc<dyn CredentialSink>,
+}
+
+impl fmt::Debug for MercadoLibre {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MercadoLibre")
+            .field("settings", &self.settings)
+            .field("http", &self.http)
+            .field("connection", &self.connection)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ItemCursor {
+    scroll_id: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct OrderCursor {
+    #[serde(default)]
+    from: Option<String>,
+    offset: usize,
+}
+
+#[derive(Debug, Deserialize)]
+struct Paging {
+    #[serde(default)]
+    total: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ItemSearch {
+    #[serde(default)]
+    results: Vec<String>,
+    #[serde(default)]
+    scroll_id: Option<String>,
+    #[serde(default)]
+    paging: Option<Paging>,
+}
+
+#[derive(Debug, Deserialize)]
+struct OrderSearch {
+    #[serde(default)]
+    results: Vec<MlOrder>,
+    #[serde(default)]
+    paging: Option<Paging>,
+}
+
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+    refresh_token: String,
+}
+
+/// `2025-06-01T00:00:00.000-00:00`, the form MercadoLibre's order filters take.
+pub fn format_since(at: Timestamp) -> String {
+    match at.to_datetime() {
+        Some(dt) => format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}-00:00",
+            dt.year(),
+            u8::from(dt.month()),
+            dt.day(),
+            dt.hour(),
+            dt.minute(),
+            dt.second(),
+            dt.millisecond()
+        ),
+        None => "1970-01-01T00:00:00.000-00:00".to_owned(),
+    }
+}
+
+/// Answers that are not JSON (cut off on the way) are `Transient`, so reads are retried and
+/// writes come back `maybe_applied`.
+fn readable(answer: &ApiResponse) -> Result<(), ConnectorError> {
+    serde_json::from_slice::<serde::de::IgnoredAny>(&answer.body)
+        .map(|_| ())
+        .map_err(|e| ConnectorError::transient(format!("answer is not complete JSON: {e}")))
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(answer: &ApiResponse) -> Result<T, ConnectorError> {
+    answer.json()
+}
+
+impl MercadoLibre {
+    pub fn new(
+        settings: Settings,
+        tokens: Tokens,
+        connection: ConnectionId,
+        sink: Arc<dyn CredentialSink>,
+    ) -> Result<Self, ConnectorError> {
+        let base = Url::parse(&settings.base_url).map_err(|e| {
+            ConnectorError::fatal(format!(
+                "mercadolibre base_url {:?} is not a URL: {e}",
+                settings.base_url
+            ))
+        })?;
+        let mut config = HttpClientConfig::new(PlatformKind::Mercadolibre, base);
+        config.rate = Some(Rate::per_second(settings.requests_per_second));
+        config.redactor.add_secret(&tokens.client_secret);
+        config.redactor.add_secret(&tokens.refresh_token);
+        let http = HttpClient::new(config)?;
+        Ok(Self {
+            settings,
+            http,
+            tokens: Mutex::new(tokens),
+            connection,
+            sink,
+        })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Sends a request with the current access token; a 401 refreshes the pair once (under the
+    /// lock) and sends it again.
+    async fn call(&self, build: impl Fn() -> ApiRequest) -> Result<ApiResponse, ConnectorError> {
+        let token = self.tokens.lock().await.access_token.clone();
+        let request = build().inspect(readable).bearer_auth(&token)?;
+        match self.http.send(request).await {
+            Err(ConnectorError::Unauthorized { .. }) => {
+                let fresh = self.refresh(&token).await?;
+                let request = build().inspect(readable).bearer_auth(&fresh)?;
+                self.http.send(request).await
+            }
+            other => other,
+        }
+    }
+
+    /// Refreshes the OAuth pair unless another task already did since `stale` was read. The
+    /// new pair is persisted through the credential sink before anything uses it: the old
+    /// refresh token no longer works.
+    pub async fn refresh(&self, stale: &str) -> Result<String, ConnectorError> {
+        let mut tokens = self.tokens.lock().await;
+        if tokens.access_token != stale {
+            return Ok(tokens.access_token.clone());
+        }
+        let request = ApiRequest::post("oauth/token", Idempotency::NonIdempotent)
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", &self.settings.client_id),
+                ("client_secret", &tokens.client_secret),
+                ("refresh_token", &tokens.refresh_token),
+            ])
+            .scrub(&tokens.client_secret)
+            .scrub(&tokens.refresh_token)
+            .context("access token refresh");
+        let answer: TokenAnswer = match self.http.send_json(request).await {
+            Ok(answer) => answer,
+            Err(ConnectorError::Rejected { code, message, .. }) => {
+                return Err(ConnectorError::unauthorized(format!(
+                    "mercadolibre refused the refresh token ({code}: {message}); the seller \
+                     must authorise tidemark again"
+                )));
+            }
+            Err(other) => return Err(other),
+        };
+        let fresh = Tokens {
+            client_secret: tokens.client_secret.clone(),
+            access_token: answer.access_token,
+            refresh_token: answer.refresh_token,
+        };
+        self.sink
+            .save(self.connection, &fresh.to_credentials())
+            .await
+            .map_err(|e| e.context("storing the rotated mercadolibre tokens"))?;
+        *tokens = fresh;
+        Ok(tokens.access_token.clone())
+    }
+
+    /// The refresh token in use now (for tests and diagnostics; never logged).
+    pub async fn current_tokens(&self) -> Tokens {
+        self.tokens.lock().await.clone()
+    }
+
+    fn search_path(&self) -> String {
+        format!("users/{}/items/search", self.settings.user_id)
+    }
+
+    async fn scan_items(&self, cursor: Option<&Cursor>) -> Result<ScanPage, ConnectorError> {
+        let scroll = cursor.map(Cursor::decode::<ItemCursor>).transpose()?;
+        let path = self.search_path();
+        let answer = self
+            .call(|| {
+                let r = ApiRequest::get(path.as_str())
+                    .query("search_type", "scan")
+                    .query("limit", SCAN_LIMIT);
+                match &scroll {
+                    Some(s) => r.query("scroll_id", &s.scroll_id),
+                    None => r,
+                }
+            })
+            .await;
+        let answer = match answer {
+            Err(e @ (ConnectorError::Rejected { .. } | ConnectorError::NotFound { .. }))
+                if scroll.is_some() =>
+            {
+                return Err(ConnectorError::CursorExpired {
+                    message: format!("mercadolibre no longer accepts the scan's scroll_id: {e}"),
+                });
+            }
+            other => other?,
+        };
+        let search: ItemSearch = decode(&answer)?;
+        let records = self.multiget(&search.results).await?;
+        let next = match search.scroll_id {
+            Some(scroll_id) if search.results.len() >= SCAN_LIMIT => {
+                Some(Cursor::encode(&ItemCursor { scroll_id })?)
+            }
+            _ => None,
+        };
+        Ok(ScanPage::new(
+            records,
+            next,
+            search.paging.and_then(|p| p.total),
+        ))
+    }
+
+    /// Items by id, twenty per request, in the order asked; ids the platform no longer knows
+    /// are left out.
+    pub async fn multiget(&self, ids: &[String]) -> Result<Vec<ExternalRecord>, ConnectorError> {
+        let mut records = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(MULTIGET_LIMIT) {
+            let joined = chunk.join(",");
+            let answer = self
+                .call(|| ApiRequest::get("items").query("ids", &joined))
+                .await?;
+            let entries: Vec<MultigetEntry> = decode(&answer)?;
+            for entry in entries {
+                match entry.code {
+                    200 => {
+                        let item = mapping::parse_item(entry.body.get()).map_err(|e| {
+                            ConnectorError::fatal(format!(
+                                "mercadolibre multiget element is not an item: {e}"
+                            ))
+                        })?;
+                        records.push(mapping::item_to_record(&item)?);
+                    }
+                    404 => {}
+                    code => {
+                        return Err(ConnectorError::transient(format!(
+                            "mercadolibre multiget answered {code} for an element: {}",
+                            entry.body.get()
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(records)
+    }
+
+    async fn get_item(&self, id: &str) -> Result<Option<MlItem>, ConnectorError> {
+        let path = format!("items/{id}");
+        match self.call(|| ApiRequest::get(path.as_str())).await {
+            Ok(answer) => decode(&answer).map(Some),
+            Err(ConnectorError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn scan_orders(
+        &self,
+        scope: &ScanScope,
+        cursor: Option<&Cursor>,
+    ) -> Result<ScanPage, ConnectorError> {
+        let state = match cursor {
+            Some(c) => c.decode::<OrderCursor>()?,
+            None => OrderCursor {
+                from: scope.since().map(format_since),
+                offset: 0,
+            },
+        };
+        let seller = self.settings.user_id.to_string();
+        let answer = self
+            .call(|| {
+                let r = ApiRequest::get("orders/search")
+                    .query("seller", &seller)
+                    .query("sort", "date_asc")
+                    .query("offset", state.offset)
+                    .query("limit", ORDERS_LIMIT);
+                match &state.from {
+                    Some(from) => r.query("order.date_last_updated.from", from),
+                    None => r,
+                }
+            })
+            .await?;
+        let search: OrderSearch = decode(&answer)?;
+        let total = search.paging.and_then(|p| p.total);
+        let count = search.results.len();
+        let mut records = Vec::with_capacity(count);
+        for order in &search.results {
+            records.push(self.order_record(order).await?);
+        }
+        let seen = state.offset + count;
+        let next = if count > 0 && total.is_some_and(|t| (seen as u64) < t) {
+            Some(Cursor::encode(&OrderCursor {
+                from: state.from.clone(),
+                offset: seen,
+            })?)
+        } else {
+            None
+        };
+        Ok(ScanPage::new(records, next, total))
+    }
+
+    async fn order_record(&self, order: &MlOrder) -> Result<ExternalRecord, ConnectorError> {
+        let shipment = match order.shipment_id() {
+            Some(id) => {
+                let path = format!("shipments/{id}");
+                match self.call(|| ApiRequest::get(path.as_str())).await {
+                    Ok(answer) => Some(decode::<MlShipment>(&answer)?),
+                    Err(ConnectorError::NotFound { .. }) => None,
+                    Err(e) => return Err(e),
+                }
+            }
+            None => None,
+        };
+        mapping::order_to_record(order, shipment.as_ref())
+    }
+
+    /// The id of the item holding `sku` (item or variation `SELLER_SKU`), if the search finds one.
+    async fn find_item_id(&self, sku: &str) -> Result<Option<String>, ConnectorError> {
+        let path = self.search_path();
+        let answer = self
+            .call(|| ApiRequest::get(path.as_str()).query("seller_sku", sku))
+            .await?;
+        let search: ItemSearch = decode(&answer)?;
+        Ok(search.results.into_iter().next())
+    }
+
+    fn category_for(&self, product: &Product) -> Result<String, ConnectorError> {
+        let site = &self.settings.site_id;
+        let own = product.category.as_deref().filter(|c| {
+            c.strip_prefix(site.as_str())
+                .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()))
+        });
+        own.map(str::to_owned)
+            .or_else(|| self.settings.default_category_id.clone())
+            .ok_or_else(|| {
+                ConnectorError::rejected(
+                    "mercadolibre_category_missing",
+                    "the product has no MercadoLibre category and the connection sets no \
+                     default_category_id",
+                )
+                .with_field("category")
+            })
+    }
+
+    async fn create(&self, product: &Product) -> Result<Confirmed, ConnectorError> {
+        // No idempotency key exists: an earlier attempt may have created the item already
+        // (an answer lost after the platform applied it), so look the SKU up first.
+        let sku = product
+            .sku
+            .as_ref()
+            .or_else(|| product.variants.iter().find_map(|v| v.sku.as_ref()));
+        if let Some(sku) = sku
+            && let Some(id) = self.find_item_id(&sku.0).await?
+            && let Some(item) = self.get_item(&id).await?
+        {
+            return Ok(Confirmed {
+                record: mapping::item_to_record(&item)?,
+                adopted: true,
+            });
+        }
+        let body = mapping::create_body(product, &self.category_for(product)?);
+        let answer = self
+            .call(|| {
+                ApiRequest::post("items", Idempotency::NonIdempotent)
+                    .json(&body)
+                    .unwrap_or_else(|_| ApiRequest::post("items", Idempotency::NonIdempotent))
+                    .context("create item")
+            })
+            .await?;
+        let item: MlItem = decode(&answer)?;
+        Ok(Confirmed {
+            record: mapping::item_to_record(&item)?,
+            adopted: false,
+        })
+    }
+
+    async fn update(
+        &self,
+        external_id: &ExternalId,
+        product: &Product,
+        fields: &tidemark_core::FieldSet,
+        stock: &[tidemark_core::StockChange],
+    ) -> Result<Confirmed, ConnectorError> {
+        // Read just before writing: stock moves apply to the quantity the platform has now.
+        let current = self
+            .get_item(external_id.as_str())
+            .await?
+            .ok_or_else(|| ConnectorError::not_found(format!("mercadolibre item {external_id}")))?;
+        let mut body = Map::new();
+        if fields.contains(&Field::Title) {
+            body.insert("title".into(), json!(product.title));
+        }
+        if fields.contains(&Field::Status) {
+            body.insert(
+                "status".into(),
+                json!(mapping::status_to_ml(product.status)),
+            );
+        }
+        if fields.contains(&Field::Sku) || fields.contains(&Field::Brand) {
+            body.insert("attributes".into(), Value::Array(attributes_json(product)));
+        }
+        if fields.contains(&Field::Category)
+            && let Ok(category) = self.category_for(product)
+        {
+            body.insert("category_id".into(), json!(category));
+        }
+        if fields.contains(&Field::Images) {
+            let pictures: Vec<Value> = product
+                .images
+                .iter()
+                .map(|i| match &i.external_id {
+                    Some(id) => json!({"id": id.as_str()}),
+                    None => json!({"source": i.src}),
+                })
+                .collect();
+            body.insert("pictures".into(), Value::Array(pictures));
+        }
+        let moves: BTreeMap<&str, i64> = stock
+            .iter()
+            .map(|c| (c.variant.as_str(), c.delta()))
+            .collect();
+        if current.variations.is_empty() {
+            if fields.contains(&Field::Price)
+                && let Some(price) = product.variants.first().and_then(|v| v.price)
+            {
+                body.insert("price".into(), price_json(price));
+            }
+            if let Some(delta) = moves
+                .get(external_id.as_str())
+                .or_else(|| moves.values().next())
+                .filter(|d| **d != 0)
+            {
+                let now = current.available_quantity.map_or(0, |c| c.0);
+                body.insert("available_quantity".into(), json!((now + delta).max(0)));
+            }
+        } else if fields.contains(&Field::Price)
+            || fields.contains(&Field::Variants)
+            || fields.contains(&Field::Images)
+            || moves.values().any(|d| *d != 0)
+        {
+            // Variation `picture_ids` must name item pictures: when the pictures are replaced,
+            // each variation keeps only those that stay.
+            let kept: Option<std::collections::BTreeSet<&str>> =
+                fields.contains(&Field::Images).then(|| {
+                    product
+                        .images
+                        .iter()
+                        .filter_map(|i| i.external_id.as_ref().map(ExternalId::as_str))
+                        .collect()
+                });
+            body.insert(
+                "variations".into(),
+                Value::Array(variations_body(
+                    &current,
+                    product,
+                    fields,
+                    &moves,
+                    kept.as_ref(),
+                )),
+            );
+        }
+        if body.is_empty() {
+            return Ok(Confirmed {
+                record: mapping::item_to_record(&current)?,
+                adopted: false,
+            });
+        }
+        let idempotency = if moves.values().any(|d| *d != 0) {
+            Idempotency::NonIdempotent
+        } else {
+            Idempotency::Idempotent
+        };
+        let path = format!("items/{external_id}");
+        let body = Value::Object(body);
+        let answer = self
+            .call(|| {
+                ApiRequest::new(http::Method::PUT, path.as_str(), idempotency)
+                    .json(&body)
+                    .unwrap_or_else(|_| ApiRequest::put(path.as_str()))
+                    .context("update item")
+            })
+            .await?;
+        let item: MlItem = decode(&answer)?;
+        Ok(Confirmed {
+            record: mapping::item_to_record(&item)?,
+            adopted: false,
+        })
+    }
+
+    async fn delete_image(
+        &self,
+        product_id: &ExternalId,
+        image_id: Option<&ExternalId>,
+        content_hash: tidemark_core::ContentHash,
+    ) -> Result<Confirmed, ConnectorError> {
+        let current = self
+            .get_item(product_id.as_str())
+            .await?
+            .ok_or_else(|| ConnectorError::not_found(format!("mercadolibre item {product_id}")))?;
+        let canonical = mapping::item_to_product(&current)?;
+        let gone: Option<String> = canonical
+            .images
+            .iter()
+            .find(|i| match image_id {
+                Some(id) => i.external_id.as_ref() == Some(id),
+                None => i.content_hash == content_hash,
+            })
+            .and_then(|i| i.external_id.as_ref().map(|e| e.0.clone()));
+        let Some(gone) = gone else {
+            return Ok(Confirmed {
+                record: mapping::item_to_record(&current)?,
+                adopted: false,
+            });
+        };
+        let pictures: Vec<Value> = current
+            .pictures
+            .iter()
+            .filter_map(|p| p.id.as_deref())
+            .filter(|id| *id != gone)
+            .map(|id| json!({"id": id}))
+            .collect();
+        let mut body = json!({ "pictures": pictures });
+        if !current.variations.is_empty() {
+            body["variations"] = Value::Array(
+                current
+                    .variations
+                    .iter()
+                    .filter_map(|v| v.id.as_ref())
+                    .zip(current.variations.iter())
+                    .map(|(id, v)| {
+                        let ids: Vec<&String> =
+                            v.picture_ids.iter().filter(|p| **p != gone).collect();
+                        json!({"id": id_json(&id.0), "picture_ids": ids})
+                    })
+                    .collect(),
+            );
+        }
+        let path = format!("items/{product_id}");
+        let answer = self
+            .call(|| {
+                ApiRequest::put(path.as_str())
+                    .json(&body)
+                    .unwrap_or_else(|_| ApiRequest::put(path.as_str()))
+                    .context("remove a picture")
+            })
+            .await?;
+        let item: MlItem = decode(&answer)?;
+        Ok(Confirmed {
+            record: mapping::item_to_record(&item)?,
+            adopted: false,
+        })
+    }
+
+    async fn apply_one(&self, op: &WriteOp) -> Result<Confirmed, ConnectorError> {
+        op.check()?;
+        match op {
+            WriteOp::CreateProduct { product } => self.create(product).await,
+            WriteOp::UpdateProduct {
+                external_id,
+                product,
+                fields,
+                ..
+            } => {
+                self.update(external_id, product, fields, op.stock_changes())
+                    .await
+            }
+            WriteOp::DeleteProductImage {
+                product_id,
+                image_id,
+                content_hash,
+            } => {
+                self.delete_image(product_id, image_id.as_ref(), *content_hash)
+                    .await
+            }
+            WriteOp::CreateOrder { .. } | WriteOp::UpdateOrder { .. } => {
+                Err(ConnectorError::rejected(
+                    "mercadolibre_orders_read_only",
+                    "orders are placed by buyers on MercadoLibre; tidemark does not write them",
+                ))
+            }
+        }
+    }
+}
+
+/// A variation id as a JSON number when it is one (MercadoLibre's own form).
+fn id_json(id: &str) -> Value {
+    id.parse::<u64>().map_or_else(|_| json!(id), |n| json!(n))
+}
+
+/// The full `variations` list of a PUT: MercadoLibre deletes variations left out, so every
+/// kept one is named by id, with the fields this write changes.
+fn variations_body(
+    current: &MlItem,
+    product: &Product,
+    fields: &tidemark_core::FieldSet,
+    moves: &BTreeMap<&str, i64>,
+    kept_pictures: Option<&std::collections::BTreeSet<&str>>,
+) -> Vec<Value> {
+    let by_id: BTreeMap<&str, &tidemark_core::Variant> = product
+        .variants
+        .iter()
+        .filter_map(|v| v.external_id.as_ref().map(|e| (e.as_str(), v)))
+        .collect();
+    let replace = fields.contains(&Field::Variants);
+    let mut out = Vec::new();
+    for v in &current.variations {
+        let Some(id) = v.id.as_ref().map(|i| i.0.as_str()) else {
+            continue;
+        };
+        let wanted = by_id.get(id);
+        if replace && wanted.is_none() {
+            continue; // removed from the product: left out, so deleted
+        }
+        let mut entry = json!({"id": id_json(id)});
+        if fields.contains(&Field::Price)
+            && let Some(price) = wanted.and_then(|w| w.price)
+        {
+            entry["price"] = price_json(price);
+        }
+        if let Some(delta) = moves.get(id).filter(|d| **d != 0) {
+            let now = v.available_quantity.map_or(0, |c| c.0);
+            entry["available_quantity"] = json!((now + delta).max(0));
+        }
+        if let Some(kept) = kept_pictures {
+            let ids: Vec<&String> = v
+                .picture_ids
+                .iter()
+                .filter(|p| kept.contains(p.as_str()))
+                .collect();
+            entry["picture_ids"] = json!(ids);
+        }
+        out.push(entry);
+    }
+    if replace {
+        for v in product.variants.iter().filter(|v| {
+            v.external_id.as_ref().is_none_or(|e| {
+                !current
+                    .variations
+                    .iter()
+                    .any(|c| c.id.as_ref().is_some_and(|i| i.0 == e.0))
+            })
+        }) {
+            let mut entry = json!({
+                "available_quantity": v.stock.unwrap_or(0).max(0),
+                "attribute_combinations": v.options.iter()
+                    .map(|(k, val)| combo_json(k, val)).collect::<Vec<_>>(),
+            });
+            if let Some(price) = v.price {
+                entry["price"] = price_json(price);
+            }
+            if let Some(sku) = &v.sku {
+                entry["attributes"] = json!([{"id": "SELLER_SKU", "value_name": sku.0}]);
+            }
+            out.push(entry);
+        }
+    }
+    out
+}
+
+#[async_trait]
+impl Connector for MercadoLibre {
+    fn platform(&self) -> PlatformKind {
+        PlatformKind::Mercadolibre
+    }
+
+    /// Items have no "updated since" filter: an incremental scan of products reads every item
+    /// (scan + multiget) and relies on content hashes to find what changed
+    /// (`incremental: None`). Orders filter on `order.date_last_updated.from` (inclusive).
+    fn capabilities(&self) -> Capabilities {
+        let mut kinds = BTreeMap::new();
+        kinds.insert(
+            ScanKind::Products,
+            KindCapabilities {
+                incremental: None,
+                writable: true,
+            },
+        );
+        kinds.insert(
+            ScanKind::Orders,
+            KindCapabilities {
+                incremental: Some(IncrementalFilter {
+                    granularity: Duration::from_millis(1),
+                    inclusive: true,
+                }),
+                writable: false,
+            },
+        );
+        Capabilities {
+            max_batch_size: MULTIGET_LIMIT,
+            kinds,
+            webhooks: WebhookSupport::HintOnly,
+            bulk_full_scan: false,
+            upsert_by_sku: false,
+            recommended_overlap: Duration::from_secs(120),
+        }
+    }
+
+    fn settings_schema(&self) -> SettingsSchema {
+        schema()
+    }
+
+    async fn scan_page(
+        &self,
+        kind: ScanKind,
+        scope: &ScanScope,
+        cursor: Option<&Cursor>,
+    ) -> Result<ScanPage, ConnectorError> {
+        match kind {
+            // Every scope reads every item: there is no modification filter.
+            ScanKind::Products => self.scan_items(cursor).await,
+            ScanKind::Orders => self.scan_orders(scope, cursor).await,
+        }
+    }
+
+    async fn fetch_one(
+        &self,
+        kind: ScanKind,
+        id: &ExternalId,
+    ) -> Result<Option<ExternalRecord>, ConnectorError> {
+        match kind {
+            ScanKind::Products => match self.get_item(id.as_str()).await? {
+                Some(item) => mapping::item_to_record(&item).map(Some),
+                None => Ok(None),
+            },
+            ScanKind::Orders => {
+                let path = format!("orders/{id}");
+                let order: MlOrder = match self.call(|| ApiRequest::get(path.as_str())).await {
+                    Ok(answer) => decode(&answer)?,
+                    Err(ConnectorError::NotFound { .. }) => return Ok(None),
+                    Err(e) => return Err(e),
+                };
+                self.order_record(&order).await.map(Some)
+            }
+        }
+    }
+
+    async fn find_by_sku(&self, sku: &Sku) -> Result<Option<ExternalRecord>, ConnectorError> {
+        match self.find_item_id(&sku.0).await? {
+            Some(id) => match self.get_item(&id).await? {
+                Some(item) => mapping::item_to_record(&item).map(Some),
+                None => Ok(None),
+            },
+            None => Ok(None),
+        }
+    }
+
+    async fn apply_writes(&self, writes: &[Write]) -> Result<Vec<WriteResult>, ConnectorError> {
+        let mut results = Vec::with_capacity(writes.len());
+        for write in writes {
+            results.push(WriteResult {
+                key: write.key.clone(),
+                outcome: self.apply_one(&write.op).await,
+            });
+        }
+        Ok(results)
+    }
+
+    fn verify_webhook(
+        &self,
+        _headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<WebhookEvent, ConnectorError> {
+        crate::webhook::parse_notification(body, self.settings.user_id, &self.settings.client_id)
+    }
+}

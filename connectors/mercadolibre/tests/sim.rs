@@ -1,0 +1,472 @@
+//! The connector against the MercadoLibre simulator, in process over loopback.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use rust_decimal::Decimal;
+use tidemark_connector::{
+    Connector, ConnectorError, CredentialSink, Credentials, Cursor, ScanScope, Write, WriteKey,
+    WriteOp, WriteResult,
+};
+use tidemark_core::{
+    ConnectionId, ExternalId, ExternalRecord, Field, Product, RecordContent, ScanKind, StockChange,
+    Timestamp, sample,
+};
+use tidemark_mercadolibre::{MercadoLibre, Settings, Tokens};
+use tidemark_sim::mercadolibre::{MlConfig, MlSim};
+use tidemark_sim::{FaultConfig, RunningSim};
+
+#[derive(Default)]
+struct RecordingSink(Mutex<Vec<Credentials>>);
+
+#[async_trait]
+impl CredentialSink for RecordingSink {
+    async fn save(&self, _: ConnectionId, credentials: &Credentials) -> Result<(), ConnectorError> {
+        self.0.lock().unwrap().push(credentials.clone());
+        Ok(())
+    }
+}
+
+struct Setup {
+    sim: MlSim,
+    running: RunningSim,
+    ml: MercadoLibre,
+    sink: Arc<RecordingSink>,
+}
+
+fn tokens(refresh: &str) -> Tokens {
+    Tokens {
+        client_secret: "ml_secret_test".into(),
+        access_token: "APP_USR-initial".into(),
+        refresh_token: refresh.into(),
+    }
+}
+
+fn connector(
+    running: &RunningSim,
+    rps: f64,
+    tokens: Tokens,
+    sink: Arc<RecordingSink>,
+) -> MercadoLibre {
+    let mut settings = Settings::new("MLA", 207_035_636, "5503910054141466");
+    settings.base_url = running.base_url.clone();
+    settings.default_category_id = Some("MLA1234".into());
+    settings.requests_per_second = rps;
+    MercadoLibre::new(settings, tokens, ConnectionId(1), sink).unwrap()
+}
+
+async fn setup(config: MlConfig, faults: FaultConfig, rps: f64) -> Setup {
+    let sim = MlSim::new(config, faults);
+    let running = sim.serve().await.unwrap();
+    let sink = Arc::new(RecordingSink::default());
+    let ml = connector(&running, rps, tokens("TG-initial"), sink.clone());
+    Setup {
+        sim,
+        running,
+        ml,
+        sink,
+    }
+}
+
+fn fast(items: u64, orders: u64) -> MlConfig {
+    MlConfig {
+        items,
+        orders,
+        rate_per_second: Some(200.0),
+        rate_burst: 20,
+        ..MlConfig::default()
+    }
+}
+
+/// Every page of a scan; retryable failures repeat the page (as the engine's job would).
+async fn scan_all(ml: &MercadoLibre, kind: ScanKind, scope: ScanScope) -> Vec<ExternalRecord> {
+    let mut cursor: Option<Cursor> = None;
+    let mut out = Vec::new();
+    let mut failures = 0;
+    loop {
+        match ml.scan_page(kind, &scope, cursor.as_ref()).await {
+            Ok(page) => {
+                out.extend(page.records);
+                match page.next {
+                    Some(next) => cursor = Some(next),
+                    None => return out,
+                }
+            }
+            Err(e) if e.is_retryable() && failures < 50 => failures += 1,
+            Err(e) => panic!("scan failed: {e}"),
+        }
+    }
+}
+
+fn product(r: &ExternalRecord) -> &Product {
+    match &r.content {
+        RecordContent::Product(p) => p,
+        RecordContent::Order(_) => panic!("not a product"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_scan_of_5000_items_returns_each_once_with_variations_and_pictures() {
+    let s = setup(fast(5_000, 0), FaultConfig::none(), 200.0).await;
+    let records = scan_all(&s.ml, ScanKind::Products, ScanScope::Full).await;
+    let ids: Vec<String> = records.iter().map(|r| r.external_id.0.clone()).collect();
+    let unique: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(ids.len(), 5_000);
+    assert_eq!(unique.len(), 5_000);
+    for r in records.iter().step_by(97) {
+        let item = s
+            .sim
+            .item_json(&s.running.base_url, r.external_id.as_str())
+            .unwrap();
+        let p = product(r);
+        assert_eq!(
+            p.variants.len(),
+            item["variations"].as_array().unwrap().len()
+        );
+        assert_eq!(p.images.len(), item["pictures"].as_array().unwrap().len());
+        assert!(p.variants.iter().all(|v| v.options.contains_key("color")));
+        assert!(p.variants.iter().all(|v| !v.image_hashes.is_empty()));
+    }
+    assert_eq!(s.sim.harness.stats.snapshot().throttled, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_5_rps_the_client_paces_itself_and_gets_no_429() {
+    // The simulator's default bucket: 5 req/s.
+    let s = setup(
+        MlConfig {
+            items: 300,
+            orders: 0,
+            ..MlConfig::default()
+        },
+        FaultConfig::none(),
+        5.0,
+    )
+    .await;
+    let started = Instant::now();
+    let records = scan_all(&s.ml, ScanKind::Products, ScanScope::Full).await;
+    let elapsed = started.elapsed();
+    assert_eq!(records.len(), 300);
+    let stats = s.sim.harness.stats.snapshot();
+    // 4 scan pages (the last empty) + 15 multigets.
+    assert!(stats.requests >= 18, "{stats:?}");
+    assert_eq!(stats.throttled, 0, "{stats:?}");
+    let floor = Duration::from_secs_f64((stats.requests - 1) as f64 / 5.0 * 0.9);
+    assert!(elapsed >= floor, "{elapsed:?} < {floor:?}: not paced");
+}
+
+#[tokio::test]
+async fn incremental_orders_after_20_edits_returns_those_20() {
+    let s = setup(fast(50, 60), FaultConfig::none(), 200.0).await;
+    let all = scan_all(&s.ml, ScanKind::Orders, ScanScope::Full).await;
+    assert_eq!(all.len(), 60);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let since = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
+    let ids = s.sim.order_ids();
+    let mut edited = BTreeSet::new();
+    for (n, id) in ids.iter().enumerate().filter(|(n, _)| n % 3 == 0).take(20) {
+        if n % 2 == 0 {
+            s.sim.edit_order(*id, &Default::default());
+        } else {
+            s.sim.set_tracking(
+                *id,
+                &serde_json::from_value(serde_json::json!({"tracking_number": format!("TRK{n}"),
+                    "tracking_method": "Correo"}))
+                .unwrap(),
+            );
+        }
+        edited.insert(id.to_string());
+    }
+    let found = scan_all(&s.ml, ScanKind::Orders, ScanScope::Incremental { since }).await;
+    let found_ids: BTreeSet<String> = found.iter().map(|r| r.external_id.0.clone()).collect();
+    assert_eq!(found_ids, edited);
+    let tracked = found
+        .iter()
+        .filter_map(|r| match &r.content {
+            RecordContent::Order(o) => o.shipments.first().and_then(|s| s.tracking_number.clone()),
+            RecordContent::Product(_) => None,
+        })
+        .count();
+    assert_eq!(tracked, 10);
+    let one = &found[0];
+    let RecordContent::Order(o) = &one.content else {
+        panic!()
+    };
+    assert_eq!(o.lines.len(), 1);
+    assert!(o.total > Decimal::ZERO);
+    assert!(one.updated_at.unwrap() >= since);
+}
+
+async fn write(
+    ml: &MercadoLibre,
+    op: WriteOp,
+) -> Result<tidemark_connector::Confirmed, ConnectorError> {
+    let mut results: Vec<WriteResult> = ml
+        .apply_writes(&[Write {
+            key: WriteKey::from("w"),
+            op,
+        }])
+        .await
+        .unwrap();
+    results.pop().unwrap().outcome
+}
+
+#[tokio::test]
+async fn writes_of_every_kind_land_and_read_back() {
+    let s = setup(fast(5, 0), FaultConfig::none(), 200.0).await;
+    let id = ExternalId::new(s.sim.item_ids()[0].clone());
+    let before =
+        s.ml.fetch_one(ScanKind::Products, &id)
+            .await
+            .unwrap()
+            .unwrap();
+    let mut p = product(&before).clone();
+
+    // Title, price, status, pictures (keep all but the first, add one by source).
+    p.title = "Renamed by tidemark".into();
+    p.variants[0].price = Some(Decimal::new(4321, 2));
+    p.status = tidemark_core::ProductStatus::Paused;
+    p.images.remove(0);
+    let mut added = p.images[0].clone();
+    added.external_id = None;
+    added.src = "https://cdn.example.com/new.png".into();
+    p.images.push(added);
+    for v in &mut p.variants {
+        v.image_hashes.clear();
+    }
+    let v0 = p.variants[0].external_id.clone().unwrap();
+    // The title first: MercadoLibre locks it once the item has sales.
+    write(
+        &s.ml,
+        WriteOp::UpdateProduct {
+            external_id: id.clone(),
+            product: p.clone(),
+            fields: [Field::Title].into_iter().collect(),
+            stock: vec![],
+        },
+    )
+    .await
+    .unwrap();
+    let stock_before = p.variants[0].stock.unwrap();
+    // A sale on the platform since the snapshot: the move must apply on top of it.
+    s.sim
+        .place_order(
+            &serde_json::from_value(serde_json::json!({
+            "item_id": id.as_str(), "variation_id": v0.as_str().parse::<u64>().unwrap()}))
+            .unwrap(),
+        )
+        .unwrap();
+    let fields = [Field::Price, Field::Status, Field::Images, Field::Stock];
+    let confirmed = write(
+        &s.ml,
+        WriteOp::UpdateProduct {
+            external_id: id.clone(),
+            product: p.clone(),
+            fields: fields.into_iter().collect(),
+            stock: vec![StockChange {
+                variant: v0.clone(),
+                sku: None,
+                from: stock_before,
+                to: stock_before + 5,
+            }],
+        },
+    )
+    .await
+    .unwrap();
+    let after =
+        s.ml.fetch_one(ScanKind::Products, &id)
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(confirmed.record.content, after.content);
+    let a = product(&after);
+    assert_eq!(a.title, "Renamed by tidemark");
+    assert_eq!(a.status, tidemark_core::ProductStatus::Paused);
+    assert_eq!(a.variants.len(), p.variants.len(), "no variation lost");
+    let v = a
+        .variants
+        .iter()
+        .find(|v| v.external_id.as_ref() == Some(&v0))
+        .unwrap();
+    assert_eq!(v.price, Some(Decimal::new(4321, 2)));
+    assert_eq!(
+        v.stock,
+        Some(stock_before - 1 + 5),
+        "delta on top of the sale"
+    );
+    assert_eq!(a.images.len(), p.images.len());
+    assert_eq!(a.images[0].external_id, p.images[0].external_id);
+    assert!(a.images.last().unwrap().external_id.is_some());
+
+    // Delete an image.
+    let gone = a.images[0].clone();
+    write(
+        &s.ml,
+        WriteOp::DeleteProductImage {
+            product_id: id.clone(),
+            image_id: gone.external_id.clone(),
+            content_hash: gone.content_hash,
+        },
+    )
+    .await
+    .unwrap();
+    let after =
+        s.ml.fetch_one(ScanKind::Products, &id)
+            .await
+            .unwrap()
+            .unwrap();
+    assert!(
+        !product(&after)
+            .images
+            .iter()
+            .any(|i| i.external_id == gone.external_id)
+    );
+
+    // Create, then a repeated create adopts instead of duplicating.
+    let new = sample::product(9_999);
+    let created = write(
+        &s.ml,
+        WriteOp::CreateProduct {
+            product: new.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(!created.adopted);
+    let c = product(&created.record);
+    assert_eq!(c.title, new.title);
+    assert_eq!(c.variants.len(), new.variants.len());
+    assert_eq!(c.images.len(), new.images.len());
+    let again = write(
+        &s.ml,
+        WriteOp::CreateProduct {
+            product: new.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(again.adopted);
+    assert_eq!(again.record.external_id, created.record.external_id);
+    let found =
+        s.ml.find_by_sku(new.sku.as_ref().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(found.external_id, created.record.external_id);
+    let stats = s.sim.harness.stats.snapshot();
+    assert_eq!((stats.creates, stats.duplicate_creates), (1, 0));
+
+    // Orders are not written.
+    let order = sample::order(1);
+    let err = write(&s.ml, WriteOp::CreateOrder { order })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ConnectorError::Rejected { .. }), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_10_percent_faults_scans_and_writes_complete_without_duplicates() {
+    let mut faults = FaultConfig::uniform(0.02, 7);
+    faults.timeout_hold_ms = 300;
+    faults.slow_ms = 50;
+    let s = setup(fast(400, 120), faults, 200.0).await;
+    let records = scan_all(&s.ml, ScanKind::Products, ScanScope::Full).await;
+    let unique: BTreeSet<String> = records.iter().map(|r| r.external_id.0.clone()).collect();
+    assert_eq!(unique.len(), 400);
+    let orders = scan_all(&s.ml, ScanKind::Orders, ScanScope::Full).await;
+    let unique: BTreeSet<String> = orders.iter().map(|r| r.external_id.0.clone()).collect();
+    assert_eq!(unique.len(), 120);
+
+    for seed in 20_000..20_015 {
+        let op = WriteOp::CreateProduct {
+            product: sample::product(seed),
+        };
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match write(&s.ml, op.clone()).await {
+                Ok(_) => break,
+                Err(e) if e.is_retryable() && attempts < 30 => {}
+                Err(e) => panic!("create {seed} failed: {e}"),
+            }
+        }
+    }
+    let stats = s.sim.harness.stats.snapshot();
+    assert_eq!(stats.duplicate_creates, 0, "{stats:?}");
+    assert_eq!(stats.creates, 15, "{stats:?}");
+    assert!(stats.faults.values().sum::<u64>() > 0, "{stats:?}");
+}
+
+#[tokio::test]
+async fn a_refresh_during_a_scan_rotates_and_persists_the_pair() {
+    let s = setup(fast(350, 0), FaultConfig::none(), 200.0).await;
+    let first =
+        s.ml.scan_page(ScanKind::Products, &ScanScope::Full, None)
+            .await
+            .unwrap();
+    s.sim.expire_access_tokens();
+    let mut records = first.records;
+    let mut cursor = first.next;
+    while let Some(c) = cursor {
+        let page =
+            s.ml.scan_page(ScanKind::Products, &ScanScope::Full, Some(&c))
+                .await
+                .unwrap();
+        records.extend(page.records);
+        cursor = page.next;
+    }
+    assert_eq!(records.len(), 350);
+    assert_eq!(s.sim.refreshes(), 1);
+    let saved = s.sink.0.lock().unwrap().clone();
+    assert_eq!(saved.len(), 1);
+    let now = s.ml.current_tokens().await;
+    assert_eq!(
+        saved[0].get("refresh_token").unwrap().expose(),
+        now.refresh_token
+    );
+    assert_eq!(now.refresh_token, s.sim.current_refresh_token());
+    assert_ne!(now.refresh_token, "TG-initial");
+
+    // A second client still holding the spent refresh token is refused.
+    let stale = connector(
+        &s.running,
+        200.0,
+        tokens("TG-initial"),
+        Arc::new(RecordingSink::default()),
+    );
+    let err = stale
+        .fetch_one(
+            ScanKind::Products,
+            &ExternalId::new(s.sim.item_ids()[0].clone()),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ConnectorError::Unauthorized { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn an_expired_scroll_id_is_cursor_expired() {
+    let s = setup(
+        MlConfig {
+            scroll_ttl: Duration::from_millis(100),
+            ..fast(250, 0)
+        },
+        FaultConfig::none(),
+        200.0,
+    )
+    .await;
+    let first =
+        s.ml.scan_page(ScanKind::Products, &ScanScope::Full, None)
+            .await
+            .unwrap();
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let err =
+        s.ml.scan_page(ScanKind::Products, &ScanScope::Full, first.next.as_ref())
+            .await
+            .unwrap_err();
+    assert!(matches!(err, ConnectorError::CursorExpired { .. }), "{err}");
+}
