@@ -1,5 +1,5 @@
 //! Contract tests on MercadoLibre's own example payloads. The files have no licence, so they
-//! are not copied here: they are read from `$TIDEMARK_SHARED_DATA/mercadolibre/`. Unset, the
+//! are not copied here: they are read from `$TIDEMARK_SHARED_DATA/data/mercadolibre/` (the variable names the shared folder holding `data/`). Unset, the
 //! tests skip with a printed reason; set but missing, they fail.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -15,7 +15,10 @@ fn shared(file: &str) -> Option<String> {
         println!("skipped: TIDEMARK_SHARED_DATA is not set (MercadoLibre examples are not copied)");
         return None;
     };
-    let path = PathBuf::from(root).join("mercadolibre").join(file);
+    let path = PathBuf::from(root)
+        .join("data")
+        .join("mercadolibre")
+        .join(file);
     Some(
         std::fs::read_to_string(&path).unwrap_or_else(|e| {
             panic!("TIDEMARK_SHARED_DATA is set but {path:?} is unreadable: {e}")
