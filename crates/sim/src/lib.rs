@@ -11,6 +11,7 @@ pub mod faults;
 pub mod harness;
 pub mod images;
 pub mod mercadolibre;
+pub mod shopify;
 pub mod stats;
 pub mod woocommerce;
 

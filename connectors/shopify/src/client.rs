@@ -1,0 +1,935 @@
+//! The Shopify connector: GraphQL calls through the shared HTTP client, products paged in
+//! `updatedAt` order (variants and media beyond the first page fetched per product), orders,
+//! writes, and cost-aware pacing.
+//!
+//! Pacing: every request declares its *requested* cost (computed from the document's page
+//! sizes exactly as Shopify computes it); after every answer, `extensions.cost.throttleStatus`
+//! resets the pacer's model of the platform bucket. The pacer then holds each request until the
+//! bucket covers its requested cost, so no answer after the first is THROTTLED, and the refund
+//! of `requested − actual` is spent by the next request instead of left idle.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use http::{HeaderMap, HeaderName};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tidemark_connector::http::{
+    ApiRequest, ApiResponse, Budget, HttpClient, HttpClientConfig, Idempotency, Pacer,
+};
+use tidemark_connector::{
+    Capabilities, Confirmed, Connector, ConnectorError, Cursor, IncrementalFilter,
+    KindCapabilities, ScanPage, ScanScope, SettingsSchema, WebhookEvent, WebhookSupport, Write,
+    WriteOp, WriteResult,
+};
+use tidemark_core::{
+    Currency, ExternalId, ExternalRecord, Field, PlatformKind, Product, RecordContent, ScanKind,
+    Sku, Timestamp,
+};
+use url::Url;
+
+use crate::config::{Keys, Settings};
+use crate::documents::{self, MEDIA_NODE_COST, PRODUCT_OWN_COST, VARIANT_NODE_COST};
+use crate::mapping;
+
+/// The largest requested cost of one query.
+pub const MAX_QUERY_COST: u32 = 1000;
+/// Media and variants read with each product of a page; more are paged per product.
+pub const MEDIA_FIRST: u32 = 10;
+pub const VARIANTS_FIRST: u32 = 20;
+/// Orders per page (each with up to 50 lines and 10 fulfilments).
+pub const ORDERS_FIRST: u32 = 5;
+
+/// Requested cost of one product with `media_first` media and `variants_first` variants.
+pub fn product_cost(media_first: u32, variants_first: u32) -> u32 {
+    PRODUCT_OWN_COST
+        + (2 + media_first * MEDIA_NODE_COST)
+        + (2 + variants_first * VARIANT_NODE_COST)
+}
+
+/// Requested cost of a products page of `first`.
+pub fn products_page_cost(first: u32) -> u32 {
+    2 + first * product_cost(MEDIA_FIRST, VARIANTS_FIRST)
+}
+
+/// The largest products page whose requested cost stays within [`MAX_QUERY_COST`].
+pub fn products_page_size() -> u32 {
+    ((MAX_QUERY_COST - 2) / product_cost(MEDIA_FIRST, VARIANTS_FIRST)).clamp(1, 250)
+}
+
+/// Requested cost of an orders page: order (1) + customer, shippingAddress, four money sets
+/// (2 each) + lineItems (2 + 50 × (1 + variant 1 + price set 2)) + fulfillments (2 + 10 × (1 +
+/// trackingInfo 2 + 5 × 1)).
+pub fn orders_page_cost(first: u32) -> u32 {
+    let per_order = 1 + 1 + 1 + 4 * 2 + (2 + 50 * 4) + (2 + 10 * (1 + 2 + 5));
+    2 + first * per_order
+}
+
+/// What the client saw of the platform's cost accounting (for tests and metrics).
+#[derive(Debug, Default)]
+pub struct CostStats {
+    pub answers: AtomicU64,
+    pub throttled: AtomicU64,
+    /// Answers THROTTLED after the first answer of the connection.
+    pub throttled_after_first: AtomicU64,
+    pub actual_points: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CostFigures {
+    pub answers: u64,
+    pub throttled: u64,
+    pub throttled_after_first: u64,
+    pub actual_points: u64,
+}
+
+/// Paging state of a products or orders scan.
+#[derive(Debug, Serialize, Deserialize)]
+struct ScanState {
+    after: String,
+}
+
+pub struct Shopify {
+    http: HttpClient,
+    pacer: Arc<Pacer>,
+    settings: Settings,
+    keys: Keys,
+    currency: Currency,
+    target: String,
+    location: tokio::sync::OnceCell<String>,
+    stats: Arc<CostStats>,
+}
+
+impl std::fmt::Debug for Shopify {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shopify")
+            .field("settings", &self.settings)
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shopify {
+    pub fn new(settings: Settings, keys: Keys) -> Result<Self, ConnectorError> {
+        let base = Url::parse(&settings.shop_url).map_err(|e| {
+            ConnectorError::fatal(format!(
+                "shop URL {:?} is not a URL: {e}",
+                settings.shop_url
+            ))
+        })?;
+        let currency = Currency::parse(&settings.currency)
+            .map_err(|e| ConnectorError::fatal(format!("shop currency: {e}")))?;
+        let config = HttpClientConfig::new(PlatformKind::Shopify, base).secret_header(
+            HeaderName::from_static("x-shopify-access-token"),
+            &keys.access_token,
+        )?;
+        let pacer = Arc::new(Pacer::unlimited());
+        let http = HttpClient::with_pacer(config, pacer.clone())?;
+        let target = format!("/admin/api/{}/graphql.json", settings.api_version);
+        Ok(Self {
+            http,
+            pacer,
+            settings,
+            keys,
+            currency,
+            target,
+            location: tokio::sync::OnceCell::new(),
+            stats: Arc::new(CostStats::default()),
+        })
+    }
+
+    pub fn cost_figures(&self) -> CostFigures {
+        CostFigures {
+            answers: self.stats.answers.load(Ordering::Relaxed),
+            throttled: self.stats.throttled.load(Ordering::Relaxed),
+            throttled_after_first: self.stats.throttled_after_first.load(Ordering::Relaxed),
+            actual_points: self.stats.actual_points.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Sends one document; `cost` is its requested cost. Returns `data`.
+    pub async fn graphql(
+        &self,
+        document: &'static str,
+        variables: Value,
+        cost: u32,
+        idempotency: Idempotency,
+        what: &str,
+    ) -> Result<Value, ConnectorError> {
+        let pacer = self.pacer.clone();
+        let stats = self.stats.clone();
+        let request = ApiRequest::post(self.target.clone(), idempotency)
+            .json(&json!({ "query": document, "variables": variables }))?
+            .cost(cost)
+            .context(what.to_owned())
+            .inspect(move |response| observe(&pacer, &stats, response, cost));
+        let response = self.http.send(request).await?;
+        let body: Value = response.json()?;
+        if let Some(errors) = body.get("errors").and_then(Value::as_array)
+            && let Some(first) = errors.first()
+        {
+            let code = first["extensions"]["code"]
+                .as_str()
+                .unwrap_or("GRAPHQL_ERROR");
+            let message = first["message"].as_str().unwrap_or("GraphQL error");
+            return Err(match code {
+                "ACCESS_DENIED" => ConnectorError::unauthorized(message.to_owned()),
+                "INTERNAL_SERVER_ERROR" => ConnectorError::transient(message.to_owned()),
+                _ => ConnectorError::fatal(format!("shopify answered {code} to {what}: {message}")),
+            });
+        }
+        Ok(body.get("data").cloned().unwrap_or(Value::Null))
+    }
+
+    fn query_filter(scope: &ScanScope) -> Option<String> {
+        scope.since().and_then(|since| {
+            let dt = since.to_datetime()?;
+            let text = dt
+                .replace_nanosecond(0)
+                .ok()?
+                .format(&time::format_description::well_known::Rfc3339)
+                .ok()?;
+            Some(format!("updated_at:>='{text}'"))
+        })
+    }
+
+    async fn scan_products(
+        &self,
+        scope: &ScanScope,
+        cursor: Option<&Cursor>,
+    ) -> Result<ScanPage, ConnectorError> {
+        let after = cursor.map(|c| c.decode::<ScanState>()).transpose()?;
+        let first = products_page_size();
+        let data = self
+            .graphql(
+                documents::PRODUCTS_PAGE,
+                json!({
+                    "first": first, "after": after.map(|a| a.after),
+                    "query": Self::query_filter(scope),
+                    "mediaFirst": MEDIA_FIRST, "variantsFirst": VARIANTS_FIRST,
+                }),
+                products_page_cost(first),
+                Idempotency::Idempotent,
+                "a page of products",
+            )
+            .await?;
+        let connection = &data["products"];
+        let mut records = Vec::new();
+        for node in connection["nodes"].as_array().into_iter().flatten() {
+            let mut node = node.clone();
+            self.complete_product(&mut node).await?;
+            records.push(mapping::product_from_graphql(&node, self.currency)?);
+        }
+        let next = next_cursor(connection)?;
+        Ok(ScanPage::new(records, next, None))
+    }
+
+    /// Appends the variants and media beyond the first page to a product node.
+    async fn complete_product(&self, node: &mut Value) -> Result<(), ConnectorError> {
+        let id = node["id"].as_str().unwrap_or_default().to_owned();
+        for (field, document, per_node) in [
+            (
+                "variants",
+                documents::PRODUCT_VARIANTS_PAGE,
+                VARIANT_NODE_COST,
+            ),
+            ("media", documents::PRODUCT_MEDIA_PAGE, MEDIA_NODE_COST),
+        ] {
+            let first = ((MAX_QUERY_COST - 3) / per_node).min(250);
+            while node[field]["pageInfo"]["hasNextPage"] == json!(true) {
+                let after = node[field]["pageInfo"]["endCursor"].clone();
+                let data = self
+                    .graphql(
+                        document,
+                        json!({ "id": id, "first": first, "after": after }),
+                        3 + first * per_node,
+                        Idempotency::Idempotent,
+                        &format!("{field} of product {id}"),
+                    )
+                    .await?;
+                let more = &data["product"][field];
+                if more.is_null() {
+                    break;
+                }
+                let extra = more["nodes"].as_array().cloned().unwrap_or_default();
+                if let Some(nodes) = node[field]["nodes"].as_array_mut() {
+                    nodes.extend(extra);
+                }
+                node[field]["pageInfo"] = more["pageInfo"].clone();
+            }
+        }
+        Ok(())
+    }
+
+    async fn scan_orders(
+        &self,
+        scope: &ScanScope,
+        cursor: Option<&Cursor>,
+    ) -> Result<ScanPage, ConnectorError> {
+        let after = cursor.map(|c| c.decode::<ScanState>()).transpose()?;
+        let data = self
+            .graphql(
+                documents::ORDERS_PAGE,
+                json!({ "first": ORDERS_FIRST, "after": after.map(|a| a.after),
+                        "query": Self::query_filter(scope) }),
+                orders_page_cost(ORDERS_FIRST),
+                Idempotency::Idempotent,
+                "a page of orders",
+            )
+            .await?;
+        let connection = &data["orders"];
+        let records = connection["nodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|n| mapping::order_from_graphql(n, self.currency))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ScanPage::new(records, next_cursor(connection)?, None))
+    }
+
+    async fn product_by_id(&self, id: &str) -> Result<Option<ExternalRecord>, ConnectorError> {
+        let data = self
+            .graphql(
+                documents::PRODUCT_BY_ID,
+                json!({ "id": id, "mediaFirst": MEDIA_FIRST, "variantsFirst": VARIANTS_FIRST }),
+                1 + product_cost(MEDIA_FIRST, VARIANTS_FIRST),
+                Idempotency::Idempotent,
+                "one product",
+            )
+            .await?;
+        let mut node = data["product"].clone();
+        if node.is_null() {
+            return Ok(None);
+        }
+        self.complete_product(&mut node).await?;
+        mapping::product_from_graphql(&node, self.currency).map(Some)
+    }
+
+    async fn primary_location(&self) -> Result<String, ConnectorError> {
+        self.location
+            .get_or_try_init(|| async {
+                let data = self
+                    .graphql(
+                        documents::PRIMARY_LOCATION,
+                        json!({}),
+                        1,
+                        Idempotency::Idempotent,
+                        "the primary location",
+                    )
+                    .await?;
+                data["location"]["id"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| ConnectorError::fatal("shopify shop has no primary location"))
+            })
+            .await
+            .cloned()
+    }
+
+    async fn product_id_by_handle(&self, handle: &str) -> Result<Option<String>, ConnectorError> {
+        let data = self
+            .graphql(
+                documents::PRODUCT_BY_HANDLE,
+                json!({ "handle": handle }),
+                1,
+                Idempotency::Idempotent,
+                "a product by handle",
+            )
+            .await?;
+        Ok(data["productByHandle"]["id"].as_str().map(str::to_owned))
+    }
+
+    async fn apply_one(&self, op: &WriteOp) -> Result<Confirmed, ConnectorError> {
+        op.check()?;
+        match op {
+            WriteOp::CreateProduct { product } => self.create_product(product).await,
+            WriteOp::UpdateProduct {
+                external_id,
+                product,
+                fields,
+                ..
+            } => {
+                self.update_product(external_id.as_str(), product, fields, op)
+                    .await
+            }
+            WriteOp::DeleteProductImage {
+                product_id,
+                image_id,
+                content_hash,
+            } => {
+                let image_id =
+                    match image_id {
+                        Some(id) => id.as_str().to_owned(),
+                        None => {
+                            // Find the media by content hash on the current product.
+                            let record =
+                                self.product_by_id(product_id.as_str()).await?.ok_or_else(
+                                    || ConnectorError::not_found(format!("product {product_id}")),
+                                )?;
+                            let RecordContent::Product(p) = record.content else {
+                                return Err(ConnectorError::fatal("not a product"));
+                            };
+                            p.images
+                                .iter()
+                                .find(|i| i.content_hash == *content_hash)
+                                .and_then(|i| i.external_id.clone())
+                                .map(|id| id.0)
+                                .ok_or_else(|| {
+                                    ConnectorError::not_found(format!(
+                                        "image {} on product {product_id}",
+                                        content_hash.to_hex()
+                                    ))
+                                })?
+                        }
+                    };
+                let data = self
+                    .graphql(
+                        documents::FILE_UPDATE,
+                        json!({ "files": [{ "id": image_id, "referencesToRemove": [product_id.as_str()] }] }),
+                        10,
+                        Idempotency::Idempotent,
+                        "an image detach",
+                    )
+                    .await?;
+                user_errors(&data["fileUpdate"])?;
+                self.confirm(product_id.as_str()).await
+            }
+            WriteOp::CreateOrder { .. } | WriteOp::UpdateOrder { .. } => Err(
+                ConnectorError::rejected("unsupported", "shopify orders are read-only here"),
+            ),
+        }
+    }
+
+    async fn confirm(&self, id: &str) -> Result<Confirmed, ConnectorError> {
+        let record = self
+            .product_by_id(id)
+            .await?
+            .ok_or_else(|| ConnectorError::not_found(format!("product {id} after writing it")))?;
+        Ok(Confirmed {
+            record,
+            adopted: false,
+        })
+    }
+
+    /// A create is a `productSet` with a handle derived from the SKU: a repeat after an
+    /// ambiguous failure answers TAKEN on the handle, and the existing product is adopted
+    /// (2025-01 has no `identifier` upsert; `productByHandle` reads the primary store, so no
+    /// search-index lag).
+    async fn create_product(&self, product: &Product) -> Result<Confirmed, ConnectorError> {
+        let handle = handle_for(product);
+        if let Some(handle) = &handle
+            && let Some(id) = self.product_id_by_handle(handle).await?
+        {
+            let mut confirmed = self.confirm(&id).await?;
+            confirmed.adopted = true;
+            return Ok(confirmed);
+        }
+        let location = self.primary_location().await?;
+        let input = product_set_input(product, None, handle.as_deref(), Some(&location));
+        let data = self
+            .graphql(
+                documents::PRODUCT_SET,
+                json!({ "input": input, "mediaFirst": MEDIA_FIRST, "variantsFirst": VARIANTS_FIRST }),
+                10 + product_cost(MEDIA_FIRST, VARIANTS_FIRST),
+                Idempotency::NonIdempotent,
+                "a product create",
+            )
+            .await?;
+        let set = &data["productSet"];
+        if let Err(e) = user_errors(set) {
+            if let (ConnectorError::Rejected { code, .. }, Some(handle)) = (&e, &handle)
+                && code == "TAKEN"
+                && let Some(id) = self.product_id_by_handle(handle).await?
+            {
+                let mut confirmed = self.confirm(&id).await?;
+                confirmed.adopted = true;
+                return Ok(confirmed);
+            }
+            return Err(e);
+        }
+        let id = set["product"]["id"]
+            .as_str()
+            .ok_or_else(|| ConnectorError::maybe_applied("productSet answered no product id"))?;
+        self.confirm(id).await
+    }
+
+    async fn update_product(
+        &self,
+        id: &str,
+        product: &Product,
+        fields: &tidemark_core::FieldSet,
+        op: &WriteOp,
+    ) -> Result<Confirmed, ConnectorError> {
+        // Scalar product fields: productSet with the id and no list fields (lists replace).
+        let mut input = serde_json::Map::new();
+        input.insert("id".into(), json!(id));
+        for field in fields {
+            match field {
+                Field::Title => {
+                    input.insert("title".into(), json!(product.title));
+                }
+                Field::Description => {
+                    input.insert("descriptionHtml".into(), json!(product.description));
+                }
+                Field::Vendor => {
+                    input.insert("vendor".into(), json!(product.vendor));
+                }
+                Field::Category => {
+                    input.insert("productType".into(), json!(product.category));
+                }
+                Field::Tags => {
+                    input.insert("tags".into(), json!(product.tags));
+                }
+                Field::Status => {
+                    input.insert("status".into(), json!(mapping::status_enum(product.status)));
+                }
+                _ => {}
+            }
+        }
+        if input.len() > 1 {
+            let data = self
+                .graphql(
+                    documents::PRODUCT_SET,
+                    json!({ "input": input, "mediaFirst": MEDIA_FIRST, "variantsFirst": VARIANTS_FIRST }),
+                    10 + product_cost(MEDIA_FIRST, VARIANTS_FIRST),
+                    Idempotency::Idempotent,
+                    "a product update",
+                )
+                .await?;
+            user_errors(&data["productSet"])?;
+        }
+        // Prices, SKUs and barcodes of existing variants.
+        let variant_fields = [Field::Price, Field::Sku, Field::Barcode];
+        if variant_fields.iter().any(|f| fields.contains(f)) {
+            let variants: Vec<Value> = product
+                .variants
+                .iter()
+                .filter_map(|v| {
+                    let vid = v.external_id.as_ref()?;
+                    let mut input = serde_json::Map::new();
+                    input.insert("id".into(), json!(vid.as_str()));
+                    if fields.contains(&Field::Price) {
+                        input.insert("price".into(), json!(v.price.map(|p| p.to_string())));
+                        input.insert(
+                            "compareAtPrice".into(),
+                            json!(v.compare_at_price.map(|p| p.to_string())),
+                        );
+                    }
+                    if fields.contains(&Field::Sku) {
+                        input.insert(
+                            "inventoryItem".into(),
+                            json!({ "sku": v.sku.as_ref().map(|s| s.as_str()) }),
+                        );
+                    }
+                    if fields.contains(&Field::Barcode) {
+                        input.insert(
+                            "barcode".into(),
+                            json!(v.barcode.as_ref().map(|b| b.as_str())),
+                        );
+                    }
+                    Some(Value::Object(input))
+                })
+                .collect();
+            for chunk in variants.chunks(250) {
+                let data = self
+                    .graphql(
+                        documents::PRODUCT_VARIANTS_BULK_UPDATE,
+                        json!({ "productId": id, "variants": chunk }),
+                        10,
+                        Idempotency::Idempotent,
+                        "a variants update",
+                    )
+                    .await?;
+                user_errors(&data["productVariantsBulkUpdate"])?;
+            }
+        }
+        // Stock moves: deltas to the current quantity.
+        let moves = op.stock_changes();
+        let moves: Vec<_> = moves.iter().filter(|c| c.delta() != 0).collect();
+        if !moves.is_empty() {
+            let location = self.primary_location().await?;
+            let record = self
+                .product_by_id(id)
+                .await?
+                .ok_or_else(|| ConnectorError::not_found(format!("product {id}")))?;
+            let items = inventory_items_of(&record, self).await?;
+            let mut changes = Vec::new();
+            for change in moves {
+                let item = items
+                    .iter()
+                    .find(|(v, _)| *v == change.variant.as_str())
+                    .map(|(_, i)| i.clone())
+                    .ok_or_else(|| {
+                        ConnectorError::not_found(format!(
+                            "variant {} of product {id}",
+                            change.variant
+                        ))
+                    })?;
+                changes.push(json!({ "delta": change.delta(), "inventoryItemId": item,
+                                     "locationId": location }));
+            }
+            for chunk in changes.chunks(250) {
+                let data = self
+                    .graphql(
+                        documents::INVENTORY_ADJUST_QUANTITIES,
+                        json!({ "input": { "name": "available", "reason": "correction", "changes": chunk } }),
+                        10,
+                        Idempotency::NonIdempotent,
+                        "a stock move",
+                    )
+                    .await?;
+                user_errors(&data["inventoryAdjustQuantities"])?;
+            }
+        }
+        self.confirm(id).await
+    }
+}
+
+/// Variant gid → inventory item gid of a product (read from the platform).
+async fn inventory_items_of(
+    record: &ExternalRecord,
+    client: &Shopify,
+) -> Result<Vec<(String, String)>, ConnectorError> {
+    let data = client
+        .graphql(
+            documents::PRODUCT_VARIANTS_PAGE,
+            json!({ "id": record.external_id.as_str(), "first": 160, "after": null }),
+            3 + 160 * VARIANT_NODE_COST,
+            Idempotency::Idempotent,
+            "inventory items",
+        )
+        .await?;
+    Ok(data["product"]["variants"]["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| {
+            Some((
+                v["id"].as_str()?.to_owned(),
+                v["inventoryItem"]["id"].as_str()?.to_owned(),
+            ))
+        })
+        .collect())
+}
+
+/// The handle a created product gets: its SKU (or first variant's), lower-cased.
+pub fn handle_for(product: &Product) -> Option<String> {
+    let sku = product
+        .sku
+        .as_ref()
+        .or_else(|| product.variants.iter().find_map(|v| v.sku.as_ref()))?;
+    let handle: String = sku
+        .as_str()
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    Some(handle)
+}
+
+/// `ProductSetInput` for a whole product (creates: variants with initial quantities).
+pub fn product_set_input(
+    product: &Product,
+    id: Option<&str>,
+    handle: Option<&str>,
+    location: Option<&str>,
+) -> Value {
+    let option_names: Vec<&String> = {
+        let mut names: Vec<&String> = Vec::new();
+        for v in &product.variants {
+            for k in v.options.keys() {
+                if !names.contains(&k) {
+                    names.push(k);
+                }
+            }
+        }
+        names
+    };
+    let options: Vec<Value> = option_names
+        .iter()
+        .map(|name| {
+            let mut values: Vec<&String> = Vec::new();
+            for v in &product.variants {
+                if let Some(value) = v.options.get(*name)
+                    && !values.contains(&value)
+                {
+                    values.push(value);
+                }
+            }
+            json!({ "name": name, "values": values.iter().map(|v| json!({ "name": v })).collect::<Vec<_>>() })
+        })
+        .collect();
+    let variants: Vec<Value> = product
+        .variants
+        .iter()
+        .map(|v| {
+            let mut input = json!({
+                "sku": v.sku.as_ref().map(|s| s.as_str()),
+                "barcode": v.barcode.as_ref().map(|b| b.as_str()),
+                "price": v.price.map(|p| p.to_string()),
+                "compareAtPrice": v.compare_at_price.map(|p| p.to_string()),
+                "optionValues": v.options.iter().map(|(n, val)| json!({ "optionName": n, "name": val })).collect::<Vec<_>>(),
+            });
+            if let Some(id) = &v.external_id {
+                input["id"] = json!(id.as_str());
+            }
+            if let (Some(location), Some(stock)) = (location, v.stock) {
+                input["inventoryQuantities"] =
+                    json!([{ "locationId": location, "name": "available", "quantity": stock }]);
+            }
+            if let Some(w) = v.weight_grams {
+                input["inventoryItem"] = json!({ "tracked": true,
+                    "measurement": { "weight": { "unit": "GRAMS", "value": w.to_string().parse::<f64>().unwrap_or(0.0) } } });
+            }
+            input
+        })
+        .collect();
+    let files: Vec<Value> = product
+        .images
+        .iter()
+        .map(|i| match &i.external_id {
+            Some(id) => json!({ "id": id.as_str() }),
+            None => json!({ "originalSource": i.src, "alt": i.alt.clone().unwrap_or_default(), "contentType": "IMAGE" }),
+        })
+        .collect();
+    let mut input = json!({
+        "title": product.title,
+        "descriptionHtml": product.description,
+        "vendor": product.vendor,
+        "productType": product.category,
+        "tags": product.tags,
+        "status": mapping::status_enum(product.status),
+        "productOptions": options,
+        "variants": variants,
+        "files": files,
+    });
+    if let Some(id) = id {
+        input["id"] = json!(id);
+    }
+    if let Some(handle) = handle {
+        input["handle"] = json!(handle);
+    }
+    input
+}
+
+/// `userErrors` of a mutation payload as a `Rejected` (the first one; the payload kept).
+fn user_errors(payload: &Value) -> Result<(), ConnectorError> {
+    let Some(first) = payload["userErrors"].as_array().and_then(|e| e.first()) else {
+        return Ok(());
+    };
+    let field = first["field"].as_array().map(|f| {
+        f.iter()
+            .map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_owned))
+            .collect::<Vec<_>>()
+            .join(".")
+    });
+    let mut error = ConnectorError::rejected(
+        first["code"].as_str().unwrap_or("USER_ERROR"),
+        first["message"].as_str().unwrap_or(""),
+    )
+    .with_payload(payload["userErrors"].clone());
+    if let Some(field) = field {
+        error = error.with_field(field);
+    }
+    Err(error)
+}
+
+fn next_cursor(connection: &Value) -> Result<Option<Cursor>, ConnectorError> {
+    if connection["pageInfo"]["hasNextPage"] != json!(true) {
+        return Ok(None);
+    }
+    let after = connection["pageInfo"]["endCursor"]
+        .as_str()
+        .ok_or_else(|| ConnectorError::fatal("shopify page with a next page but no endCursor"))?;
+    Cursor::encode(&ScanState {
+        after: after.to_owned(),
+    })
+    .map(Some)
+}
+
+/// Feeds `throttleStatus` into the pacer and turns THROTTLED into `RateLimited` with the wait
+/// the bucket needs to cover `requested`.
+fn observe(
+    pacer: &Pacer,
+    stats: &CostStats,
+    response: &ApiResponse,
+    requested: u32,
+) -> Result<(), ConnectorError> {
+    let Ok(body) = serde_json::from_slice::<Value>(&response.body) else {
+        // A cut-off answer: a read is repeated; a write is reported as maybe applied.
+        return Err(ConnectorError::transient(format!(
+            "{} answered a body that is not JSON",
+            response.description
+        )));
+    };
+    let first_answer = stats.answers.fetch_add(1, Ordering::Relaxed) == 0;
+    let cost = &body["extensions"]["cost"];
+    let status = &cost["throttleStatus"];
+    let budget = Budget {
+        maximum: status["maximumAvailable"].as_f64().unwrap_or(0.0),
+        available: status["currentlyAvailable"].as_f64().unwrap_or(0.0),
+        restore_per_second: status["restoreRate"].as_f64().unwrap_or(0.0),
+    };
+    if status.is_object()
+        && let Err(e) = pacer.set_budget(budget)
+    {
+        tracing::warn!(error = %e, "shopify throttleStatus ignored");
+    }
+    if let Some(actual) = cost["actualQueryCost"].as_u64() {
+        stats.actual_points.fetch_add(actual, Ordering::Relaxed);
+    }
+    let throttled = body["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|e| e["extensions"]["code"] == json!("THROTTLED"));
+    if throttled {
+        stats.throttled.fetch_add(1, Ordering::Relaxed);
+        if !first_answer {
+            stats.throttled_after_first.fetch_add(1, Ordering::Relaxed);
+        }
+        let wait = if budget.restore_per_second > 0.0 {
+            ((f64::from(requested) - budget.available) / budget.restore_per_second).max(0.05)
+        } else {
+            1.0
+        };
+        return Err(ConnectorError::rate_limited(
+            Some(Duration::from_secs_f64(wait.min(60.0))),
+            "shopify answered THROTTLED",
+        ));
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Connector for Shopify {
+    fn platform(&self) -> PlatformKind {
+        PlatformKind::Shopify
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let incremental = Some(IncrementalFilter {
+            granularity: Duration::from_secs(1),
+            inclusive: true,
+        });
+        Capabilities {
+            max_batch_size: 50,
+            kinds: [
+                (
+                    ScanKind::Products,
+                    KindCapabilities {
+                        incremental,
+                        writable: true,
+                    },
+                ),
+                (
+                    ScanKind::Orders,
+                    KindCapabilities {
+                        incremental,
+                        writable: false,
+                    },
+                ),
+            ]
+            .into_iter()
+            .collect(),
+            webhooks: WebhookSupport::Signed,
+            bulk_full_scan: false,
+            upsert_by_sku: true,
+            recommended_overlap: Duration::from_secs(60),
+        }
+    }
+
+    fn settings_schema(&self) -> SettingsSchema {
+        crate::config::schema()
+    }
+
+    async fn scan_page(
+        &self,
+        kind: ScanKind,
+        scope: &ScanScope,
+        cursor: Option<&Cursor>,
+    ) -> Result<ScanPage, ConnectorError> {
+        match kind {
+            ScanKind::Products => self.scan_products(scope, cursor).await,
+            ScanKind::Orders => self.scan_orders(scope, cursor).await,
+        }
+    }
+
+    async fn fetch_one(
+        &self,
+        kind: ScanKind,
+        id: &ExternalId,
+    ) -> Result<Option<ExternalRecord>, ConnectorError> {
+        match kind {
+            ScanKind::Products => self.product_by_id(id.as_str()).await,
+            ScanKind::Orders => {
+                let data = self
+                    .graphql(
+                        documents::ORDER_BY_ID,
+                        json!({ "id": id.as_str() }),
+                        orders_page_cost(1) - 2,
+                        Idempotency::Idempotent,
+                        "one order",
+                    )
+                    .await?;
+                if data["order"].is_null() {
+                    return Ok(None);
+                }
+                mapping::order_from_graphql(&data["order"], self.currency).map(Some)
+            }
+        }
+    }
+
+    async fn find_by_sku(&self, sku: &Sku) -> Result<Option<ExternalRecord>, ConnectorError> {
+        let escaped = sku.as_str().replace('\\', "\\\\").replace('\'', "\\'");
+        let data = self
+            .graphql(
+                documents::VARIANTS_BY_SKU,
+                json!({ "query": format!("sku:'{escaped}'") }),
+                2 + 5 * 2,
+                Idempotency::Idempotent,
+                "variants by SKU",
+            )
+            .await?;
+        let product = data["productVariants"]["nodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|v| v["sku"].as_str() == Some(sku.as_str()))
+            .and_then(|v| v["product"]["id"].as_str().map(str::to_owned));
+        match product {
+            Some(id) => self.product_by_id(&id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn apply_writes(&self, writes: &[Write]) -> Result<Vec<WriteResult>, ConnectorError> {
+        let mut results = Vec::with_capacity(writes.len());
+        for write in writes {
+            let outcome = self.apply_one(&write.op).await;
+            results.push(WriteResult {
+                key: write.key.clone(),
+                outcome,
+            });
+        }
+        Ok(results)
+    }
+
+    fn verify_webhook(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<WebhookEvent, ConnectorError> {
+        let secret = self.keys.webhook_secret.as_deref().ok_or_else(|| {
+            ConnectorError::unauthorized("no webhook secret is configured for this connection")
+        })?;
+        crate::webhook::parse(headers, body, [secret.as_bytes()])
+    }
+}
+
+/// When a scan's clock may move: never past `now − 60 s` (search-index lag).
+pub fn capped_clock(max_seen: Timestamp, now: Timestamp) -> Timestamp {
+    max_seen.min(now.saturating_sub_millis(60_000))
+}

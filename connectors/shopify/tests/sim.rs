@@ -1,0 +1,287 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+//! The connector against the in-process Shopify simulator over loopback HTTP.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use tidemark_connector::{Connector, Cursor, ScanScope, Write, WriteKey, WriteOp};
+use tidemark_core::{Field, RecordContent, ScanKind, StockChange, Timestamp};
+use tidemark_shopify::{Keys, Settings, Shopify};
+use tidemark_sim::shopify::{ShopifyConfig, ShopifySim};
+use tidemark_sim::{FaultConfig, RunningSim};
+
+async fn start(
+    products: u64,
+    restore: f64,
+    faults: FaultConfig,
+) -> (ShopifySim, RunningSim, Shopify) {
+    let sim = ShopifySim::new(
+        ShopifyConfig {
+            products,
+            bucket_max: 2000.0,
+            restore_rate: restore,
+            ..ShopifyConfig::default()
+        },
+        faults,
+    );
+    let running = sim.serve().await.expect("serve");
+    let client = Shopify::new(
+        Settings::new(format!("http://{}", running.addr)),
+        Keys {
+            access_token: "shpat_test".into(),
+            webhook_secret: Some("whsec_test".into()),
+        },
+    )
+    .expect("client");
+    (sim, running, client)
+}
+
+async fn scan_all(client: &Shopify, scope: ScanScope) -> Vec<tidemark_core::ExternalRecord> {
+    let mut cursor: Option<Cursor> = None;
+    let mut out = Vec::new();
+    loop {
+        let page = client
+            .scan_page(ScanKind::Products, &scope, cursor.as_ref())
+            .await
+            .expect("page");
+        out.extend(page.records);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return out,
+        }
+    }
+}
+
+fn assert_complete(sim: &ShopifySim, records: &[tidemark_core::ExternalRecord]) {
+    let ids: Vec<&str> = records.iter().map(|r| r.external_id.as_str()).collect();
+    let unique: BTreeSet<&str> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), ids.len(), "a product came twice");
+    assert_eq!(unique.len(), sim.product_count());
+    for r in records {
+        let node = sim.product_node(r.external_id.as_str()).unwrap();
+        let RecordContent::Product(p) = &r.content else {
+            panic!()
+        };
+        assert_eq!(
+            p.variants.len(),
+            node["variants"]["__connection"].as_array().unwrap().len()
+        );
+        assert_eq!(
+            p.images.len(),
+            node["media"]["__connection"].as_array().unwrap().len()
+        );
+        assert_eq!(p.title, node["title"].as_str().unwrap());
+    }
+}
+
+#[tokio::test]
+async fn full_scan_returns_every_product_once_with_all_variants_and_images() {
+    let (sim, running, client) = start(5000, 1e6, FaultConfig::none()).await;
+    let records = scan_all(&client, ScanScope::Full).await;
+    assert_complete(&sim, &records);
+    // Ids above 2^53 survive as text.
+    assert!(
+        records[0]
+            .external_id
+            .as_str()
+            .starts_with("gid://shopify/Product/90071992547409")
+    );
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn full_scan_with_index_lag_and_faults_completes_without_duplicate_creates() {
+    let mut faults = FaultConfig::uniform(0.10, 7);
+    faults.index_lag_ms = 2_000;
+    let (sim, running, client) = start(300, 1e6, faults).await;
+    let records = scan_all(&client, ScanScope::Full).await;
+    assert_complete(&sim, &records);
+    assert_eq!(sim.harness.stats.snapshot().duplicate_creates, 0);
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn incremental_scan_returns_the_edited_products() {
+    let (sim, running, client) = start(200, 1e6, FaultConfig::none()).await;
+    let before = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let gids = sim.product_gids();
+    let edited: BTreeSet<String> = gids.iter().step_by(10).take(20).cloned().collect();
+    for g in &edited {
+        assert!(sim.edit_title(g, &format!("edited {g}")));
+    }
+    let scope = ScanScope::Incremental { since: before };
+    let records = scan_all(&client, scope).await;
+    let seen: BTreeSet<String> = records.iter().map(|r| r.external_id.0.clone()).collect();
+    assert_eq!(seen, edited);
+
+    // An edit made during a scan is caught by the next one.
+    let first = client
+        .scan_page(ScanKind::Products, &ScanScope::Full, None)
+        .await
+        .unwrap();
+    let late = gids.last().unwrap().clone();
+    let mid = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
+    sim.edit_title(&late, "edited during the scan");
+    let mut rest = Vec::new();
+    let mut cursor = first.next.clone();
+    while let Some(c) = cursor {
+        let page = client
+            .scan_page(ScanKind::Products, &ScanScope::Full, Some(&c))
+            .await
+            .unwrap();
+        rest.extend(page.records);
+        cursor = page.next;
+    }
+    let next = scan_all(
+        &client,
+        ScanScope::Incremental {
+            since: mid.saturating_sub_millis(60_000),
+        },
+    )
+    .await;
+    assert!(next.iter().any(|r| r.external_id.as_str() == late));
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn writes_land_and_read_back() {
+    let (sim, running, client) = start(5, 1e6, FaultConfig::none()).await;
+    let gid = sim.product_gids()[0].clone();
+    let record = client
+        .fetch_one(
+            ScanKind::Products,
+            &tidemark_core::ExternalId::new(gid.clone()),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let RecordContent::Product(mut product) = record.content.clone() else {
+        panic!()
+    };
+    product.title = "New title".into();
+    let first_variant = product.variants[0].external_id.clone().unwrap();
+    let stock_before = product.variants[0].stock.unwrap();
+    product.variants[0].price = Some("12.34".parse().unwrap());
+    let fields = [Field::Title, Field::Price, Field::Stock]
+        .into_iter()
+        .collect();
+    let update = WriteOp::UpdateProduct {
+        external_id: record.external_id.clone(),
+        product: product.clone(),
+        fields,
+        stock: vec![StockChange {
+            variant: first_variant.clone(),
+            sku: None,
+            from: stock_before,
+            to: stock_before - 3,
+        }],
+    };
+    let image = product.images[0].clone();
+    let delete_image = WriteOp::DeleteProductImage {
+        product_id: record.external_id.clone(),
+        image_id: image.external_id.clone(),
+        content_hash: image.content_hash,
+    };
+    let mut created = tidemark_core::sample::product(424_242);
+    for v in &mut created.variants {
+        v.external_id = None;
+    }
+    let create = WriteOp::CreateProduct {
+        product: created.clone(),
+    };
+    let writes = vec![
+        Write {
+            key: WriteKey::from("u"),
+            op: update,
+        },
+        Write {
+            key: WriteKey::from("d"),
+            op: delete_image,
+        },
+        Write {
+            key: WriteKey::from("c"),
+            op: create.clone(),
+        },
+    ];
+    let results = client.apply_writes(&writes).await.unwrap();
+    for r in &results {
+        assert!(r.outcome.is_ok(), "{}: {:?}", r.key, r.outcome);
+    }
+    let after = client
+        .fetch_one(ScanKind::Products, &record.external_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let RecordContent::Product(p) = after.content else {
+        panic!()
+    };
+    assert_eq!(p.title, "New title");
+    assert_eq!(p.variants[0].price, Some("12.34".parse().unwrap()));
+    assert_eq!(p.variants[0].stock, Some(stock_before - 3));
+    assert_eq!(p.images.len(), product.images.len() - 1);
+    assert!(!p.images.iter().any(|i| i.external_id == image.external_id));
+
+    let created_id = results[2]
+        .outcome
+        .as_ref()
+        .unwrap()
+        .record
+        .external_id
+        .clone();
+    let RecordContent::Product(c) = &results[2].outcome.as_ref().unwrap().record.content else {
+        panic!()
+    };
+    assert_eq!(c.variants.len(), created.variants.len());
+    assert_eq!(c.images.len(), created.images.len());
+    // A repeated create adopts the product instead of duplicating it.
+    let again = client
+        .apply_writes(&[Write {
+            key: WriteKey::from("c2"),
+            op: create,
+        }])
+        .await
+        .unwrap();
+    let adopted = again[0].outcome.as_ref().unwrap();
+    assert!(adopted.adopted);
+    assert_eq!(adopted.record.external_id, created_id);
+    assert_eq!(sim.harness.stats.snapshot().duplicate_creates, 0);
+    // find_by_sku sees it (no index lag configured).
+    let sku = created.variants[0].sku.clone().unwrap();
+    let found = client.find_by_sku(&sku).await.unwrap().unwrap();
+    assert_eq!(found.external_id, created_id);
+    running.stop().await;
+}
+
+/// Pacing against a simulator restoring `restore` points/s. Returns the share of restored
+/// points the scan used.
+async fn pacing(products: u64, restore: f64) -> f64 {
+    let (sim, running, client) = start(products, restore, FaultConfig::none()).await;
+    sim.set_rate(2000.0, restore);
+    let start = Instant::now();
+    let records = scan_all(&client, ScanScope::Full).await;
+    let elapsed = start.elapsed().as_secs_f64();
+    assert_eq!(records.len() as u64, products);
+    let figures = client.cost_figures();
+    assert_eq!(figures.throttled_after_first, 0, "{figures:?}");
+    // Points spent beyond the initial bucket, per second, against the restore rate.
+    // The initial bucket (2000) minus what is left at the end was spent without waiting.
+    let left = sim.bucket_available().min(2000.0);
+    let used = (figures.actual_points as f64 - (2000.0 - left)).max(0.0);
+    let share = used / (elapsed * restore);
+    println!(
+        "pacing: {} answers, {} points actual in {elapsed:.1} s at {restore} points/s: {:.1} % of the restore rate used (after the initial bucket), {} THROTTLED",
+        figures.answers,
+        figures.actual_points,
+        share * 100.0,
+        figures.throttled
+    );
+    running.stop().await;
+    share
+}
+
+#[tokio::test]
+async fn pacing_short_uses_the_restore_rate_without_throttles() {
+    let share = pacing(60, 100.0).await;
+    assert!(share >= 0.90, "used {:.1} %", share * 100.0);
+}

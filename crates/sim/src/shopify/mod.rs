@@ -1,0 +1,213 @@
+//! Shopify Admin GraphQL simulator (`reference/platforms.md` §1 and the §5 checklist).
+//!
+//! Serves `POST /admin/api/{version}/graphql.json` with `X-Shopify-Access-Token` auth. It runs
+//! the GraphQL documents the connector sends against an in-memory shop: a generic executor
+//! (`graphql`) picks the requested fields over JSON nodes and pages connections, root fields
+//! and mutations are resolved by name (`api`). Calculated query cost with a leaky bucket per
+//! token, THROTTLED as HTTP 200, `extensions.cost` on every answer. Admin calls under
+//! `/_sim/shopify/…` (`admin`). Every route, limit and trap is in `crates/sim/shopify.md`.
+
+mod admin;
+mod api;
+pub mod graphql;
+pub mod shop;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use axum::Json;
+use axum::Router;
+use axum::response::IntoResponse;
+use serde_json::json;
+
+use crate::faults::FaultConfig;
+use crate::harness::{Harness, RunningSim};
+use shop::Shop;
+
+/// How the simulated shop starts.
+#[derive(Debug, Clone)]
+pub struct ShopifyConfig {
+    pub products: u64,
+    pub orders: u64,
+    /// Product `i` (1-based) is `sample::product(seed + i)`.
+    pub seed: u64,
+    pub access_token: String,
+    /// The version answered in `X-Shopify-API-Version`.
+    pub api_version: String,
+    /// Leaky bucket size (`maximumAvailable`).
+    pub bucket_max: f64,
+    /// Points restored per second (`restoreRate`).
+    pub restore_rate: f64,
+    pub webhook_url: Option<String>,
+    pub webhook_secret: String,
+}
+
+impl Default for ShopifyConfig {
+    fn default() -> Self {
+        Self {
+            products: 100,
+            orders: 20,
+            seed: 0,
+            access_token: "shpat_test".into(),
+            api_version: "2025-01".into(),
+            bucket_max: 2000.0,
+            restore_rate: 100.0,
+            webhook_url: None,
+            webhook_secret: "whsec_test".into(),
+        }
+    }
+}
+
+/// The leaky bucket of calculated query cost (one token: the simulator has one).
+#[derive(Debug)]
+pub struct Bucket {
+    pub max: f64,
+    pub restore: f64,
+    available: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn new(max: f64, restore: f64) -> Self {
+        Self {
+            max,
+            restore,
+            available: max,
+            at: Instant::now(),
+        }
+    }
+
+    fn refill(&mut self) {
+        let now = Instant::now();
+        let dt = now.duration_since(self.at).as_secs_f64();
+        self.available = (self.available + dt * self.restore).min(self.max);
+        self.at = now;
+    }
+
+    /// Debits `cost` if the bucket covers it.
+    pub fn try_debit(&mut self, cost: f64) -> bool {
+        self.refill();
+        if cost > self.available {
+            return false;
+        }
+        self.available -= cost;
+        true
+    }
+
+    pub fn refund(&mut self, points: f64) {
+        self.refill();
+        self.available = (self.available + points).min(self.max);
+    }
+
+    pub fn status(&mut self) -> serde_json::Value {
+        self.refill();
+        json!({
+            "maximumAvailable": self.max,
+            "currentlyAvailable": self.available.floor(),
+            "restoreRate": self.restore,
+        })
+    }
+}
+
+/// The simulator: its shop, bucket, harness (faults, counters) and configuration.
+#[derive(Debug, Clone)]
+pub struct ShopifySim {
+    pub(crate) shop: Arc<Mutex<Shop>>,
+    pub(crate) bucket: Arc<Mutex<Bucket>>,
+    pub harness: Harness,
+    pub(crate) config: Arc<ShopifyConfig>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl ShopifySim {
+    pub fn new(config: ShopifyConfig, faults: FaultConfig) -> Self {
+        let mut shop = Shop::new();
+        for i in 1..=config.products {
+            shop.seed_product(config.seed.wrapping_add(i), i - 1);
+        }
+        for i in 0..config.orders {
+            shop.seed_order(config.seed.wrapping_add(i), i);
+        }
+        let bucket = Arc::new(Mutex::new(Bucket::new(
+            config.bucket_max,
+            config.restore_rate,
+        )));
+        let for_answer = bucket.clone();
+        let harness = Harness::new(
+            faults,
+            Arc::new(move || {
+                let status = lock(&for_answer).status();
+                Json(json!({
+                    "errors": [{ "message": "Throttled", "extensions": {
+                        "code": "THROTTLED",
+                        "documentation": "https://shopify.dev/api/usage/rate-limits" } }],
+                    "extensions": { "cost": {
+                        "requestedQueryCost": 0, "actualQueryCost": null, "throttleStatus": status } },
+                }))
+                .into_response()
+            }),
+        );
+        Self {
+            shop: Arc::new(Mutex::new(shop)),
+            bucket,
+            harness,
+            config: Arc::new(config),
+        }
+    }
+
+    /// Platform routes (faulted, counted) plus the shared and Shopify admin routes.
+    pub fn router(&self) -> Router {
+        self.harness
+            .wrap(api::routes(self.clone()))
+            .merge(admin::routes(self.clone()))
+    }
+
+    pub async fn serve(&self) -> std::io::Result<RunningSim> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        RunningSim::serve(addr, self.router()).await
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Shop> {
+        lock(&self.shop)
+    }
+
+    pub fn product_count(&self) -> usize {
+        self.lock().products.len()
+    }
+
+    /// Every product's gid.
+    pub fn product_gids(&self) -> Vec<String> {
+        self.lock()
+            .products
+            .keys()
+            .map(|id| shop::gid("Product", *id))
+            .collect()
+    }
+
+    /// A product as its GraphQL node (every field), for assertions.
+    pub fn product_node(&self, gid: &str) -> Option<serde_json::Value> {
+        let id = shop::parse_gid("Product", gid)?;
+        self.lock().products.get(&id).map(shop::SimProduct::node)
+    }
+
+    /// Changes a product's title as a merchant would (bumps `updatedAt`).
+    pub fn edit_title(&self, gid: &str, title: &str) -> bool {
+        admin::edit(self, gid, |p| p.title = title.to_owned())
+    }
+
+    /// What the bucket holds now.
+    pub fn bucket_available(&self) -> f64 {
+        lock(&self.bucket).status()["currentlyAvailable"]
+            .as_f64()
+            .unwrap_or(0.0)
+    }
+
+    /// Sets the bucket's restore rate and size (and fills it).
+    pub fn set_rate(&self, maximum: f64, restore: f64) {
+        *lock(&self.bucket) = Bucket::new(maximum, restore);
+    }
+}

@@ -1,0 +1,418 @@
+//! The simulated shop's state: products (with variants, media and stock at one location),
+//! orders, and the search index that may lag writes.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tidemark_core::sample;
+
+/// Seconds since the Unix epoch (Shopify timestamps have second precision).
+pub type Secs = i64;
+
+/// 2025-01-01T00:00:00Z: seeded products were last updated at or after this.
+pub const SEED_EPOCH: Secs = 1_735_689_600;
+
+/// Ids start above 2^53, as real Shopify ids do: a client reading them as f64 loses them.
+pub const ID_BASE: u64 = 9_007_199_254_740_992;
+
+pub const LOCATION_GID: &str = "gid://shopify/Location/1";
+
+#[derive(Debug, Clone)]
+pub struct SimVariant {
+    pub id: u64,
+    pub title: String,
+    pub sku: Option<String>,
+    pub barcode: Option<String>,
+    pub price: String,
+    pub compare_at_price: Option<String>,
+    pub options: Vec<(String, String)>,
+    pub inventory_item_id: u64,
+    pub available: i64,
+    pub weight_grams: Option<f64>,
+    pub image_url: Option<String>,
+    pub updated_at: Secs,
+}
+
+#[derive(Debug, Clone)]
+pub struct SimMedia {
+    pub id: u64,
+    pub url: String,
+    pub alt: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct SimProduct {
+    pub id: u64,
+    pub handle: String,
+    pub title: String,
+    pub status: String,
+    pub vendor: String,
+    pub product_type: String,
+    pub tags: Vec<String>,
+    pub description_html: String,
+    pub created_at: Secs,
+    pub updated_at: Secs,
+    pub options: Vec<String>,
+    pub media: Vec<SimMedia>,
+    pub variants: Vec<SimVariant>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SimOrder {
+    pub id: u64,
+    pub updated_at: Secs,
+    pub node: Value,
+}
+
+/// What search (`query:` listings) sees of a product, when it lags the primary store.
+#[derive(Debug, Clone)]
+struct Lagged {
+    until: Instant,
+    before: Option<SimProduct>,
+}
+
+#[derive(Debug, Default)]
+pub struct Shop {
+    pub products: BTreeMap<u64, SimProduct>,
+    pub orders: BTreeMap<u64, SimOrder>,
+    lagged: BTreeMap<u64, Lagged>,
+    next_id: u64,
+}
+
+pub fn iso(secs: Secs) -> String {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+pub fn parse_iso(text: &str) -> Option<Secs> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp())
+}
+
+pub fn gid(kind: &str, id: u64) -> String {
+    format!("gid://shopify/{kind}/{id}")
+}
+
+/// The numeric id of a gid of `kind`.
+pub fn parse_gid(kind: &str, text: &str) -> Option<u64> {
+    text.strip_prefix("gid://shopify/")?
+        .strip_prefix(kind)?
+        .strip_prefix('/')?
+        .parse()
+        .ok()
+}
+
+impl Shop {
+    pub fn new() -> Self {
+        Self {
+            next_id: ID_BASE,
+            ..Self::default()
+        }
+    }
+
+    pub fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Product `index` (0-based) from `sample::product(seed)`; every few share an update second.
+    pub fn seed_product(&mut self, seed: u64, index: u64) {
+        let p = sample::product(seed);
+        let id = self.next_id();
+        let stamp = SEED_EPOCH + i64::try_from(index / 3).unwrap_or(0);
+        let mut option_names: Vec<String> = Vec::new();
+        for v in &p.variants {
+            for k in v.options.keys() {
+                if !option_names.contains(k) {
+                    option_names.push(k.clone());
+                }
+            }
+        }
+        let media: Vec<SimMedia> = p
+            .images
+            .iter()
+            .map(|i| SimMedia {
+                id: self.next_id(),
+                url: i.src.clone(),
+                alt: i.alt.clone().unwrap_or_default(),
+            })
+            .collect();
+        let variants = p
+            .variants
+            .iter()
+            .map(|v| SimVariant {
+                id: self.next_id(),
+                title: v.options.values().cloned().collect::<Vec<_>>().join(" / "),
+                sku: v.sku.as_ref().map(|s| s.0.clone()),
+                barcode: v.barcode.as_ref().map(|b| b.0.clone()),
+                price: v
+                    .price
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|| "0.00".into()),
+                compare_at_price: v.compare_at_price.map(|d| d.to_string()),
+                options: v
+                    .options
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                inventory_item_id: self.next_id(),
+                available: v.stock.unwrap_or(0),
+                weight_grams: v.weight_grams.and_then(|w| w.to_string().parse().ok()),
+                image_url: None,
+                updated_at: stamp,
+            })
+            .collect();
+        let handle = p
+            .sku
+            .as_ref()
+            .map_or_else(|| format!("product-{id}"), |s| s.0.to_lowercase());
+        let product = SimProduct {
+            id,
+            handle,
+            title: p.title.clone(),
+            status: match p.status {
+                tidemark_core::ProductStatus::Draft => "DRAFT",
+                tidemark_core::ProductStatus::Active => "ACTIVE",
+                _ => "ARCHIVED",
+            }
+            .into(),
+            vendor: p.vendor.clone().unwrap_or_default(),
+            product_type: p.category.clone().unwrap_or_default(),
+            tags: p.tags.iter().cloned().collect(),
+            description_html: p.description.clone(),
+            created_at: stamp,
+            updated_at: stamp,
+            options: option_names,
+            media,
+            variants,
+        };
+        self.products.insert(id, product);
+    }
+
+    pub fn seed_order(&mut self, seed: u64, index: u64) {
+        let o = sample::order(seed);
+        let id = self.next_id();
+        let stamp = SEED_EPOCH + i64::try_from(index).unwrap_or(0) * 60;
+        let money = |d: rust_decimal::Decimal| json!({ "shopMoney": { "amount": d.to_string(), "currencyCode": o.currency.as_str() } });
+        let lines: Vec<Value> = o
+            .lines
+            .iter()
+            .map(|l| {
+                let line_id = self.next_id();
+                json!({
+                    "__typename": "LineItem", "id": gid("LineItem", line_id),
+                    "sku": l.sku.as_ref().map(|s| s.0.clone()), "title": l.title,
+                    "quantity": l.quantity, "variant": null,
+                    "originalUnitPriceSet": money(l.unit_price),
+                })
+            })
+            .collect();
+        let node = json!({
+            "__typename": "Order", "id": gid("Order", id), "legacyResourceId": id.to_string(),
+            "name": format!("#{}", 1000 + index), "createdAt": iso(stamp), "updatedAt": iso(stamp),
+            "cancelledAt": null, "email": o.buyer.email, "note": o.note,
+            "displayFinancialStatus": "PAID", "displayFulfillmentStatus": "UNFULFILLED",
+            "currencyCode": o.currency.as_str(),
+            "customer": { "firstName": o.buyer.name, "lastName": "", "email": o.buyer.email, "phone": o.buyer.phone },
+            "shippingAddress": null,
+            "subtotalPriceSet": money(o.subtotal), "totalShippingPriceSet": money(o.shipping_total),
+            "totalTaxSet": money(o.tax_total), "totalPriceSet": money(o.total),
+            "lineItems": { "__connection": lines },
+            "fulfillments": [],
+        });
+        self.orders.insert(
+            id,
+            SimOrder {
+                id,
+                updated_at: stamp,
+                node,
+            },
+        );
+    }
+
+    /// Remembers what search saw of product `id` before a write, for `lag`.
+    pub fn before_write(&mut self, id: u64, lag: Duration) {
+        if lag.is_zero() {
+            return;
+        }
+        let before = self.products.get(&id).cloned();
+        let entry = self.lagged.entry(id).or_insert(Lagged {
+            until: Instant::now(),
+            before,
+        });
+        entry.until = Instant::now() + lag;
+    }
+
+    /// Products as search sees them (index lag applied).
+    pub fn searchable(&self) -> Vec<&SimProduct> {
+        let now = Instant::now();
+        let mut out = Vec::with_capacity(self.products.len());
+        for (id, p) in &self.products {
+            match self.lagged.get(id) {
+                Some(l) if l.until > now => out.extend(l.before.as_ref()),
+                _ => out.push(p),
+            }
+        }
+        for (id, l) in &self.lagged {
+            if l.until > now && !self.products.contains_key(id) {
+                out.extend(l.before.as_ref());
+            }
+        }
+        out
+    }
+
+    pub fn variant_by_inventory_item(&self, item: u64) -> Option<(&SimProduct, &SimVariant)> {
+        self.products.values().find_map(|p| {
+            p.variants
+                .iter()
+                .find(|v| v.inventory_item_id == item)
+                .map(|v| (p, v))
+        })
+    }
+}
+
+impl SimVariant {
+    pub fn node(&self, product_id: u64) -> Value {
+        json!({
+            "__typename": "ProductVariant", "id": gid("ProductVariant", self.id),
+            "title": self.title, "sku": self.sku, "barcode": self.barcode, "price": self.price,
+            "compareAtPrice": self.compare_at_price, "updatedAt": iso(self.updated_at),
+            "inventoryQuantity": self.available,
+            "selectedOptions": self.options.iter().map(|(n, v)| json!({"name": n, "value": v})).collect::<Vec<_>>(),
+            "image": self.image_url.as_ref().map(|u| json!({"__typename": "Image", "url": u})),
+            "inventoryItem": {
+                "__typename": "InventoryItem", "id": gid("InventoryItem", self.inventory_item_id),
+                "tracked": true, "sku": self.sku,
+                "measurement": { "weight": self.weight_grams.map(|w| json!({"unit": "GRAMS", "value": w})) },
+            },
+            "product": { "__typename": "Product", "id": gid("Product", product_id) },
+        })
+    }
+}
+
+impl SimProduct {
+    pub fn node(&self) -> Value {
+        let media: Vec<Value> = self
+            .media
+            .iter()
+            .map(|m| {
+                json!({
+                    "__typename": "MediaImage", "id": gid("MediaImage", m.id), "alt": m.alt,
+                    "mediaContentType": "IMAGE", "status": "READY",
+                    "image": { "__typename": "Image", "url": m.url, "width": 800, "height": 800 },
+                })
+            })
+            .collect();
+        let variants: Vec<Value> = self
+            .variants
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let mut n = v.node(self.id);
+                n["position"] = json!(i + 1);
+                n
+            })
+            .collect();
+        json!({
+            "__typename": "Product", "id": gid("Product", self.id),
+            "legacyResourceId": self.id.to_string(), "handle": self.handle, "title": self.title,
+            "status": self.status, "vendor": self.vendor, "productType": self.product_type,
+            "tags": self.tags, "updatedAt": iso(self.updated_at), "createdAt": iso(self.created_at),
+            "descriptionHtml": self.description_html,
+            "options": self.options.iter().enumerate().map(|(i, n)| json!({"__typename": "ProductOption", "name": n, "position": i + 1})).collect::<Vec<_>>(),
+            "media": { "__connection": media },
+            "variants": { "__connection": variants },
+        })
+    }
+}
+
+/// One term of a search query: `field`, comparator, value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Term {
+    pub field: String,
+    pub op: &'static str,
+    pub value: String,
+}
+
+/// Parses `updated_at:>='2025-01-01T00:00:00Z' sku:ABC status:active` (AND implied; `AND`
+/// words skipped; quotes single or double).
+pub fn parse_query(text: &str) -> Vec<Term> {
+    let mut terms = Vec::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.peek().is_none() {
+            break;
+        }
+        let mut word = String::new();
+        let mut quote = None;
+        while let Some(&c) = chars.peek() {
+            match quote {
+                Some(q) if c == q => quote = None,
+                Some(_) => word.push(c),
+                None if c == '\'' || c == '"' => quote = Some(c),
+                None if c.is_whitespace() => break,
+                None => word.push(c),
+            }
+            chars.next();
+        }
+        if word == "AND" {
+            continue;
+        }
+        let Some((field, rest)) = word.split_once(':') else {
+            continue;
+        };
+        let (op, value) = [">=", "<=", ">", "<"]
+            .iter()
+            .find_map(|op| rest.strip_prefix(op).map(|v| (*op, v)))
+            .unwrap_or(("=", rest));
+        terms.push(Term {
+            field: field.to_owned(),
+            op,
+            value: value.to_owned(),
+        });
+    }
+    terms
+}
+
+fn compare(op: &str, left: Secs, right: Secs) -> bool {
+    match op {
+        ">=" => left >= right,
+        "<=" => left <= right,
+        ">" => left > right,
+        "<" => left < right,
+        _ => left == right,
+    }
+}
+
+/// Whether a product matches every term.
+pub fn product_matches(p: &SimProduct, terms: &[Term]) -> bool {
+    terms.iter().all(|t| match t.field.as_str() {
+        "updated_at" => parse_iso(&t.value).is_some_and(|v| compare(t.op, p.updated_at, v)),
+        "created_at" => parse_iso(&t.value).is_some_and(|v| compare(t.op, p.created_at, v)),
+        "sku" => p
+            .variants
+            .iter()
+            .any(|v| v.sku.as_deref() == Some(t.value.as_str())),
+        "status" => p.status.eq_ignore_ascii_case(&t.value),
+        "handle" => p.handle == t.value,
+        "id" => t.value.parse::<u64>().is_ok_and(|id| id == p.id),
+        _ => true,
+    })
+}
+
+pub fn order_matches(o: &SimOrder, terms: &[Term]) -> bool {
+    terms.iter().all(|t| match t.field.as_str() {
+        "updated_at" => parse_iso(&t.value).is_some_and(|v| compare(t.op, o.updated_at, v)),
+        _ => true,
+    })
+}
