@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tidemark_sim::FaultConfig;
 use tidemark_sim::RunningSim;
 use tidemark_sim::mercadolibre::{MlConfig, MlSim};
+use tidemark_sim::shopify::{ShopifyConfig, ShopifySim};
 use tidemark_sim::woocommerce::{WooConfig, WooSim};
 
 #[derive(Debug, Parser)]
@@ -30,6 +31,7 @@ enum Command {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum SimPlatform {
+    Shopify,
     Woocommerce,
     Mercadolibre,
 }
@@ -89,6 +91,23 @@ async fn run_sim(args: SimArgs) -> Result<()> {
         None => FaultConfig::none(),
     };
     let (running, credentials) = match args.platform {
+        SimPlatform::Shopify => {
+            let config = ShopifyConfig {
+                products: args.products,
+                orders: args.orders,
+                seed: args.seed,
+                ..ShopifyConfig::default()
+            };
+            let credentials = format!(
+                "X-Shopify-Access-Token {}, API version {}, cost bucket {} points restoring {}/s",
+                config.access_token, config.api_version, config.bucket_max, config.restore_rate
+            );
+            let sim = ShopifySim::new(config, faults);
+            (
+                RunningSim::serve(args.addr, sim.router()).await?,
+                credentials,
+            )
+        }
         SimPlatform::Woocommerce => {
             let config = WooConfig {
                 products: args.products,
@@ -142,4 +161,57 @@ async fn run_sim(args: SimArgs) -> Result<()> {
         .context("waiting for Ctrl-C")?;
     running.stop().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_platform_parses() {
+        for platform in ["shopify", "woocommerce", "mercadolibre"] {
+            let cli = Cli::try_parse_from(["tidemark", "sim", platform, "--products", "7"]);
+            assert!(
+                matches!(
+                    cli,
+                    Ok(Cli {
+                        command: Command::Sim(SimArgs { products: 7, .. })
+                    })
+                ),
+                "{platform}"
+            );
+        }
+        assert!(Cli::try_parse_from(["tidemark", "sim", "amazon"]).is_err());
+    }
+
+    #[tokio::test]
+    async fn simulators_stay_on_loopback() {
+        let cli = Cli::try_parse_from(["tidemark", "sim", "shopify", "--addr", "0.0.0.0:8080"]);
+        let Ok(Cli {
+            command: Command::Sim(args),
+        }) = cli
+        else {
+            panic!("arguments should parse");
+        };
+        let error = run_sim(args).await.err().map(|e| e.to_string());
+        assert!(error.is_some_and(|e| e.contains("not a loopback address")));
+    }
+
+    #[tokio::test]
+    async fn bad_fault_settings_are_refused() {
+        let cli = Cli::try_parse_from([
+            "tidemark",
+            "sim",
+            "woocommerce",
+            "--faults",
+            r#"{"slow":2}"#,
+        ]);
+        let Ok(Cli {
+            command: Command::Sim(args),
+        }) = cli
+        else {
+            panic!("arguments should parse");
+        };
+        assert!(run_sim(args).await.is_err());
+    }
 }
