@@ -8,7 +8,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] functions
 
-use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
@@ -21,25 +20,8 @@ use tidemark_core::{
 use tidemark_csv::mapping::ReadOptions;
 use tidemark_csv::{Catalog, CsvConfig, CsvConnector, Layout, LayoutSetting, read_catalog};
 
-fn shared_file(relative: &str) -> Option<PathBuf> {
-    let Some(shared) = std::env::var_os("TIDEMARK_SHARED_DATA") else {
-        eprintln!(
-            "skipping: TIDEMARK_SHARED_DATA is not set (point it at the shared folder holding \
-             data/, e.g. /work/shared)"
-        );
-        return None;
-    };
-    let path = Path::new(&shared).join("data").join(relative);
-    assert!(
-        path.is_file(),
-        "TIDEMARK_SHARED_DATA is set but {} does not exist",
-        path.display()
-    );
-    Some(path)
-}
-
 fn read(relative: &str) -> Option<Catalog> {
-    let path = shared_file(relative)?;
+    let path = tidemark_testkit::shared_data_file(relative)?;
     let bytes = std::fs::read(&path).unwrap();
     let catalog = read_catalog(
         &path,
@@ -475,7 +457,7 @@ fn woocommerce_sample() {
 /// A scan through the connector pages the real file, each product once.
 #[tokio::test]
 async fn scan_pages_a_real_file() {
-    let Some(path) = shared_file("shopify/product-csv/jewelery.csv") else {
+    let Some(path) = tidemark_testkit::shared_data_file("shopify/product-csv/jewelery.csv") else {
         return;
     };
     let mut config = CsvConfig::source(path);

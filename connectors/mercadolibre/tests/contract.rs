@@ -4,26 +4,12 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use std::path::PathBuf;
-
 use rust_decimal::Decimal;
 use tidemark_core::{ProductStatus, RecordContent};
 use tidemark_mercadolibre::mapping::{self, parse_item};
 
 fn shared(file: &str) -> Option<String> {
-    let Some(root) = std::env::var_os("TIDEMARK_SHARED_DATA") else {
-        println!("skipped: TIDEMARK_SHARED_DATA is not set (MercadoLibre examples are not copied)");
-        return None;
-    };
-    let path = PathBuf::from(root)
-        .join("data")
-        .join("mercadolibre")
-        .join(file);
-    Some(
-        std::fs::read_to_string(&path).unwrap_or_else(|e| {
-            panic!("TIDEMARK_SHARED_DATA is set but {path:?} is unreadable: {e}")
-        }),
-    )
+    tidemark_testkit::shared_data_text(&format!("mercadolibre/{file}"))
 }
 
 #[test]

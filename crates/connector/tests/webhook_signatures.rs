@@ -93,21 +93,12 @@ fn shopify_vector_verifies_and_one_byte_changes_fail() {
 
 #[test]
 fn woocommerce_vector_verifies_and_one_byte_changes_fail() {
-    let Some(shared) = std::env::var_os("TIDEMARK_SHARED_DATA") else {
-        eprintln!(
-            "skipping: TIDEMARK_SHARED_DATA is not set (point it at the shared folder holding \
-             data/signatures/woocommerce_webhook_signature_vector.json; the GPL vector is not \
-             copied into this repository)"
-        );
+    // GPL: read from the shared folder, never copied into this repository.
+    let Some(path) =
+        tidemark_testkit::shared_data_file("signatures/woocommerce_webhook_signature_vector.json")
+    else {
         return;
     };
-    let path =
-        PathBuf::from(shared).join("data/signatures/woocommerce_webhook_signature_vector.json");
-    assert!(
-        path.is_file(),
-        "TIDEMARK_SHARED_DATA is set but {} does not exist",
-        path.display()
-    );
     let v = load(&path);
     assert_eq!(v.header_name, "X-WC-Webhook-Signature");
     // WooCommerce's default webhook secret is the empty string: HMAC accepts it.
