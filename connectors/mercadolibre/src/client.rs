@@ -92,6 +92,17 @@ struct OrderSearch {
     paging: Option<Paging>,
 }
 
+#[derive(Debug, Deserialize)]
+struct MissedFeeds {
+    #[serde(default)]
+    messages: Vec<Box<serde_json::value::RawValue>>,
+    #[serde(default)]
+    paging: Option<Paging>,
+}
+
+/// Notifications per `/missed_feeds` page (MercadoLibre's default).
+pub const MISSED_FEEDS_LIMIT: usize = 10;
+
 #[derive(Deserialize)]
 struct TokenAnswer {
     access_token: String,
@@ -217,6 +228,49 @@ impl MercadoLibre {
     /// The refresh token in use now (for tests and diagnostics; never logged).
     pub async fn current_tokens(&self) -> Tokens {
         self.tokens.lock().await.clone()
+    }
+
+    /// Catch-up after notifications were lost (a topic disabled for answering slower than
+    /// 500 ms, the receiver down): every notification of `topic` that MercadoLibre could not
+    /// deliver, read from `GET /missed_feeds?app_id=&topic=` (kept two days), as the same
+    /// hint-only events `verify_webhook` makes. Messages for another seller or application are
+    /// left out. The caller fetches each named record, exactly as for a delivered one.
+    pub async fn missed_notifications(
+        &self,
+        topic: &str,
+    ) -> Result<Vec<WebhookEvent>, ConnectorError> {
+        let mut events = Vec::new();
+        let mut offset = 0usize;
+        loop {
+            let answer = self
+                .call(|| {
+                    ApiRequest::get("missed_feeds")
+                        .query("app_id", &self.settings.client_id)
+                        .query("topic", topic)
+                        .query("offset", offset)
+                        .query("limit", MISSED_FEEDS_LIMIT)
+                        .context("missed notifications")
+                })
+                .await?;
+            let page: MissedFeeds = decode(&answer)?;
+            let count = page.messages.len();
+            for message in &page.messages {
+                match crate::webhook::parse_notification(
+                    message.get().as_bytes(),
+                    self.settings.user_id,
+                    &self.settings.client_id,
+                ) {
+                    Ok(event) => events.push(event),
+                    Err(ConnectorError::Unauthorized { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            offset += count;
+            let total = page.paging.and_then(|p| p.total);
+            if count == 0 || total.is_some_and(|t| offset as u64 >= t) {
+                return Ok(events);
+            }
+        }
     }
 
     fn search_path(&self) -> String {

@@ -470,3 +470,171 @@ async fn an_expired_scroll_id_is_cursor_expired() {
             .unwrap_err();
     assert!(matches!(err, ConnectorError::CursorExpired { .. }), "{err}");
 }
+
+/// A loopback notification receiver: answers 200 after `delay`, hands each body on.
+async fn receiver(delay: Duration) -> (String, tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/notifications", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let n = stream.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length: usize = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse().unwrap())
+                            })
+                            .unwrap_or(0);
+                        if buf.len() >= end + 4 + length {
+                            tokio::time::sleep(delay).await;
+                            let _ = stream
+                                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                                .await;
+                            let _ = tx.send(buf[end + 4..end + 4 + length].to_vec());
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, rx)
+}
+
+async fn next_body(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>) -> Vec<u8> {
+    tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("a notification within 5 s")
+        .expect("receiver open")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_reach_a_receiver_and_name_the_item_or_order() {
+    use tidemark_connector::Authenticity;
+    use tidemark_sim::mercadolibre::{ItemEdit, PlaceOrder};
+    let s = setup(fast(5, 0), FaultConfig::none(), 200.0).await;
+    let (url, mut rx) = receiver(Duration::ZERO).await;
+    s.sim.set_notification_url(Some(url));
+    let item = s.sim.item_ids()[2].clone();
+
+    s.sim
+        .edit_item(
+            &item,
+            &ItemEdit {
+                title: Some("Renamed on the site".into()),
+                ..ItemEdit::default()
+            },
+        )
+        .unwrap();
+    let body = next_body(&mut rx).await;
+    let event = s.ml.verify_webhook(&http::HeaderMap::new(), &body).unwrap();
+    assert_eq!(event.authenticity, Authenticity::HintOnly);
+    assert_eq!(event.topic, "items");
+    let r = event.resource.unwrap();
+    assert_eq!(
+        (r.kind, r.external_id.as_str()),
+        (ScanKind::Products, item.as_str())
+    );
+
+    let order = s
+        .sim
+        .place_order(&PlaceOrder {
+            item_id: item.clone(),
+            variation_id: None,
+            quantity: 1,
+        })
+        .unwrap();
+    // Placing an order also changes the item's stock: collect until the order arrives.
+    let mut seen = None;
+    for _ in 0..3 {
+        let event =
+            s.ml.verify_webhook(&http::HeaderMap::new(), &next_body(&mut rx).await)
+                .unwrap();
+        if event.topic == "orders_v2" {
+            seen = event.resource;
+            break;
+        }
+    }
+    let r = seen.expect("an orders_v2 notification");
+    assert_eq!(
+        (r.kind, r.external_id.0),
+        (ScanKind::Orders, order.to_string())
+    );
+    // A hint names a record the connector can fetch with its own token.
+    assert!(
+        s.ml.fetch_one(ScanKind::Orders, &ExternalId::new(order.to_string()))
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // Another seller's notification is refused.
+    let foreign = br#"{"_id":"x","resource":"/items/MLA1","user_id":1,"topic":"items"}"#;
+    assert!(matches!(
+        s.ml.verify_webhook(&http::HeaderMap::new(), foreign),
+        Err(ConnectorError::Unauthorized { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_receiver_disables_the_topic_and_missed_feeds_catch_up() {
+    use tidemark_sim::mercadolibre::ItemEdit;
+    let s = setup(fast(5, 0), FaultConfig::none(), 200.0).await;
+    let (url, mut rx) = receiver(Duration::from_millis(700)).await;
+    s.sim.set_notification_url(Some(url));
+    let ids = s.sim.item_ids();
+    let edit = |title: &str| ItemEdit {
+        title: Some(title.into()),
+        ..ItemEdit::default()
+    };
+    s.sim.edit_item(&ids[0], &edit("first")).unwrap();
+    next_body(&mut rx).await; // received, but answered after 700 ms
+    let started = Instant::now();
+    while s.sim.disabled_topics().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "topic never disabled"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(s.sim.disabled_topics(), ["items"]);
+    // While disabled nothing is POSTed; everything undelivered is in /missed_feeds.
+    for id in &ids[1..] {
+        s.sim.edit_item(id, &edit("while disabled")).unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        rx.try_recv().is_err(),
+        "nothing delivered on a disabled topic"
+    );
+    let missed = s.ml.missed_notifications("items").await.unwrap();
+    let named: BTreeSet<String> = missed
+        .iter()
+        .map(|e| e.resource.as_ref().unwrap().external_id.0.clone())
+        .collect();
+    assert_eq!(named, ids.iter().cloned().collect::<BTreeSet<_>>());
+    assert!(missed.iter().all(|e| e.topic == "items"));
+    assert!(
+        s.ml.missed_notifications("orders_v2")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Subscribing again re-enables the topic.
+    s.sim.set_notification_url(None);
+    assert!(s.sim.disabled_topics().is_empty());
+}

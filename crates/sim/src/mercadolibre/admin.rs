@@ -211,8 +211,17 @@ impl MlSim {
         self.lock().orders.keys().copied().collect()
     }
 
+    /// Subscribes (again): sets the callback URL and re-enables every disabled topic, as a
+    /// seller re-subscribing in the application manager would.
     pub fn set_notification_url(&self, url: Option<String>) {
-        self.lock().notification_url = url;
+        let mut market = self.lock();
+        market.notification_url = url;
+        market.disabled_topics.clear();
+    }
+
+    /// Topics disabled because the receiver answered slower than 500 ms.
+    pub fn disabled_topics(&self) -> Vec<String> {
+        self.lock().disabled_topics.iter().cloned().collect()
     }
 
     /// Notifications sent so far as `(topic, resource, delivered)`.

@@ -224,6 +224,9 @@ pub struct Market {
     pub notifications: Vec<Notification>,
     pub notification_url: Option<String>,
     pub notification_counter: u64,
+    /// Topics switched off because the receiver answered too slowly; nothing is sent on
+    /// them until the seller subscribes again (`set_notification_url`).
+    pub disabled_topics: std::collections::BTreeSet<String>,
 }
 
 pub fn now_millis() -> Millis {
@@ -309,6 +312,7 @@ impl Market {
             notifications: Vec::new(),
             notification_url: config.notification_url.clone(),
             notification_counter: 0,
+            disabled_topics: std::collections::BTreeSet::new(),
         }
     }
 

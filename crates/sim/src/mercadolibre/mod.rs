@@ -11,6 +11,7 @@
 //! `/_sim/mercadolibre/…`. Every route, limit and trap is in `crates/sim/mercadolibre.md`.
 
 mod admin;
+pub use admin::{ItemEdit, OrderEdit, PlaceOrder, Tracking};
 mod api;
 pub mod market;
 mod notify;

@@ -2,6 +2,9 @@
 //! POSTed to the configured URL with no signature, as MercadoLibre sends them. Deliveries that
 //! fail (or are not answered 2xx within 500 ms) stay readable from `/missed_feeds`.
 //!
+//! A receiver slower than 500 ms gets its topic disabled: later notifications of that topic
+//! are not POSTed (only listed by `/missed_feeds`) until the URL is set again.
+//!
 //! The HTTP/1.1 request is written by hand on a tokio socket (plain `http://` only).
 
 use std::time::Duration;
@@ -44,7 +47,13 @@ pub fn send(sim: &MlSim, topic: &str, resource: &str) {
             delivered: false,
         };
         market.notifications.push(n.clone());
-        (n, market.notification_url.clone())
+        // A disabled topic sends nothing: the notification is only in `/missed_feeds`.
+        let url = if market.disabled_topics.contains(topic) {
+            None
+        } else {
+            market.notification_url.clone()
+        };
+        (n, url)
     };
     let Some(url) = url else {
         return;
@@ -52,11 +61,15 @@ pub fn send(sim: &MlSim, topic: &str, resource: &str) {
     let body = serde_json::to_vec(&render(sim, &notification)).unwrap_or_default();
     let sim = sim.clone();
     tokio::spawn(async move {
-        let ok = matches!(
-            tokio::time::timeout(ANSWER_WITHIN, post(&url, &body)).await,
-            Ok(Ok(true))
-        );
-        if ok {
+        let answer = tokio::time::timeout(ANSWER_WITHIN, post(&url, &body)).await;
+        if answer.is_err() {
+            // Slower than 500 ms: MercadoLibre disables the topic (no retries are modelled;
+            // the notification stays in `/missed_feeds`).
+            sim.lock()
+                .disabled_topics
+                .insert(notification.topic.clone());
+        }
+        if matches!(answer, Ok(Ok(true))) {
             let mut market = sim.lock();
             if let Some(n) = market
                 .notifications
