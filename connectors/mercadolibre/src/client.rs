@@ -61,10 +61,13 @@ struct ItemCursor {
     scroll_id: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// An order scan's position: the window `[lo, hi]` (milliseconds, both inclusive) being paged
+/// by `offset`, and where the scan ends (`until`, fixed when it started).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct OrderCursor {
-    #[serde(default)]
-    from: Option<String>,
+    lo: i64,
+    hi: i64,
+    until: i64,
     offset: usize,
 }
 
@@ -358,49 +361,98 @@ impl MercadoLibre {
         }
     }
 
+    /// Orders with `last_updated` in `[since, now]`, oldest window first. MercadoLibre refuses
+    /// offsets beyond about 10,000 (`orders_offset_cap`), so the range is cut into windows of
+    /// `order.date_last_updated.from/to` that each hold at most the cap: a window that answers
+    /// a larger `paging.total` is halved (the oversized answer is dropped) before paging it by
+    /// offset. Windows are closed millisecond ranges that meet without overlapping, so every
+    /// order that does not change during the scan is returned exactly once. The width that
+    /// fitted is reused (doubled) for the next window.
     async fn scan_orders(
         &self,
         scope: &ScanScope,
         cursor: Option<&Cursor>,
     ) -> Result<ScanPage, ConnectorError> {
-        let state = match cursor {
+        let mut state = match cursor {
             Some(c) => c.decode::<OrderCursor>()?,
-            None => OrderCursor {
-                from: scope.since().map(format_since),
-                offset: 0,
-            },
-        };
-        let seller = self.settings.user_id.to_string();
-        let answer = self
-            .call(|| {
-                let r = ApiRequest::get("orders/search")
-                    .query("seller", &seller)
-                    .query("sort", "date_asc")
-                    .query("offset", state.offset)
-                    .query("limit", ORDERS_LIMIT);
-                match &state.from {
-                    Some(from) => r.query("order.date_last_updated.from", from),
-                    None => r,
+            None => {
+                let until = Timestamp::from_datetime(time::OffsetDateTime::now_utc()).millis();
+                let lo = scope.since().map_or(0, Timestamp::millis);
+                OrderCursor {
+                    lo,
+                    hi: until,
+                    until,
+                    offset: 0,
                 }
-            })
-            .await?;
-        let search: OrderSearch = decode(&answer)?;
-        let total = search.paging.and_then(|p| p.total);
+            }
+        };
+        let cap = self.settings.orders_offset_cap.max(ORDERS_LIMIT);
+        let seller = self.settings.user_id.to_string();
+        let search = loop {
+            let (from, to) = (
+                format_since(Timestamp::from_millis(state.lo)),
+                format_since(Timestamp::from_millis(state.hi)),
+            );
+            let offset = state.offset;
+            let answer = self
+                .call(|| {
+                    ApiRequest::get("orders/search")
+                        .query("seller", &seller)
+                        .query("sort", "date_asc")
+                        .query("order.date_last_updated.from", &from)
+                        .query("order.date_last_updated.to", &to)
+                        .query("offset", offset)
+                        .query("limit", ORDERS_LIMIT)
+                })
+                .await?;
+            let search: OrderSearch = decode(&answer)?;
+            let total = search.paging.as_ref().and_then(|p| p.total).unwrap_or(0);
+            if state.offset == 0 && total > cap as u64 && state.hi > state.lo {
+                // Too many to reach by offset: halve the window and ask again.
+                state.hi = state.lo + (state.hi - state.lo) / 2;
+                continue;
+            }
+            if total > cap as u64 && state.offset == 0 {
+                tracing::warn!(
+                    at = state.lo,
+                    total,
+                    "more mercadolibre orders share one millisecond than the offset cap reaches"
+                );
+            }
+            break search;
+        };
+        let total = search.paging.as_ref().and_then(|p| p.total);
         let count = search.results.len();
         let mut records = Vec::with_capacity(count);
         for order in &search.results {
             records.push(self.order_record(order).await?);
         }
         let seen = state.offset + count;
-        let next = if count > 0 && total.is_some_and(|t| (seen as u64) < t) {
-            Some(Cursor::encode(&OrderCursor {
-                from: state.from.clone(),
+        let window_left = count > 0 && seen <= cap && total.is_some_and(|t| (seen as u64) < t);
+        let next = if window_left {
+            Some(OrderCursor {
                 offset: seen,
-            })?)
+                ..state
+            })
+        } else if state.hi < state.until {
+            let width = (state.hi - state.lo).saturating_mul(2).max(1);
+            let lo = state.hi + 1;
+            Some(OrderCursor {
+                lo,
+                hi: lo.saturating_add(width).min(state.until),
+                until: state.until,
+                offset: 0,
+            })
         } else {
             None
         };
-        Ok(ScanPage::new(records, next, total))
+        let next = next.map(|n| Cursor::encode(&n)).transpose()?;
+        // `total` is the current window's, not the scan's: give none rather than a wrong one.
+        let whole = (state.lo == scope.since().map_or(0, Timestamp::millis)
+            && state.hi == state.until)
+            .then_some(total)
+            .flatten();
+        Ok(ScanPage::new(records, next, whole))
     }
 
     async fn order_record(&self, order: &MlOrder) -> Result<ExternalRecord, ConnectorError> {

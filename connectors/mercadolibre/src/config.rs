@@ -30,6 +30,14 @@ pub struct Settings {
     /// Client-side pacing (MercadoLibre answers 429 at about 5–7 req/s).
     #[serde(default = "default_rps")]
     pub requests_per_second: f64,
+    /// The largest `offset` `/orders/search` accepts (about 10,000 on MercadoLibre); order
+    /// scans cut their date range into windows that each fit under it.
+    #[serde(default = "default_offset_cap")]
+    pub orders_offset_cap: usize,
+}
+
+fn default_offset_cap() -> usize {
+    10_000
 }
 
 fn default_base_url() -> String {
@@ -49,6 +57,7 @@ impl Settings {
             base_url: default_base_url(),
             default_category_id: None,
             requests_per_second: default_rps(),
+            orders_offset_cap: default_offset_cap(),
         }
     }
 }

@@ -638,3 +638,33 @@ async fn a_slow_receiver_disables_the_topic_and_missed_feeds_catch_up() {
     s.sim.set_notification_url(None);
     assert!(s.sim.disabled_topics().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_scans_beyond_the_offset_cap_return_each_order_once() {
+    // The cap lowered from 10,000 to 100 so 1,000 orders need at least ten windows.
+    let config = MlConfig {
+        order_offset_cap: 100,
+        rate_per_second: None,
+        ..fast(20, 1_000)
+    };
+    let sim = MlSim::new(config, FaultConfig::none());
+    let running = sim.serve().await.unwrap();
+    let sink = Arc::new(RecordingSink::default());
+    let mut settings = Settings::new("MLA", 207_035_636, "5503910054141466");
+    settings.base_url = running.base_url.clone();
+    settings.requests_per_second = 5_000.0;
+    settings.orders_offset_cap = 100;
+    let ml = MercadoLibre::new(settings, tokens("TG-initial"), ConnectionId(1), sink).unwrap();
+    let all = scan_all(&ml, ScanKind::Orders, ScanScope::Full).await;
+    let ids: BTreeSet<String> = all.iter().map(|r| r.external_id.0.clone()).collect();
+    assert_eq!(all.len(), 1_000, "each order exactly once");
+    assert_eq!(ids.len(), 1_000);
+    let expected: BTreeSet<String> = sim.order_ids().iter().map(u64::to_string).collect();
+    assert_eq!(ids, expected);
+    // A window scope from the middle returns the later half only.
+    let mut times: Vec<Timestamp> = all.iter().map(|r| r.updated_at.unwrap()).collect();
+    times.sort();
+    let since = times[500];
+    let later = scan_all(&ml, ScanKind::Orders, ScanScope::Incremental { since }).await;
+    assert_eq!(later.len(), times.iter().filter(|t| **t >= since).count());
+}

@@ -832,11 +832,12 @@ async fn search_orders(
     let offset = param(&params, "offset")
         .and_then(|o| o.parse::<usize>().ok())
         .unwrap_or(0);
-    if offset > 10_000 {
+    let cap = sim.config.order_offset_cap;
+    if offset > cap {
         return ml_error(
             StatusCode::BAD_REQUEST,
             "bad_request",
-            "offset must be at most 10000",
+            &format!("offset must be at most {cap}"),
         );
     }
     let bound = |name: &str| param(&params, name).map(parse_time);

@@ -59,6 +59,8 @@ pub struct MlConfig {
     /// Notifications are POSTed here (no signature, as MercadoLibre does).
     pub notification_url: Option<String>,
     pub application_id: u64,
+    /// `/orders/search` refuses an `offset` above this (about 10,000 on MercadoLibre).
+    pub order_offset_cap: usize,
 }
 
 impl Default for MlConfig {
@@ -81,6 +83,7 @@ impl Default for MlConfig {
             token_ttl: Duration::from_secs(6 * 3600),
             notification_url: None,
             application_id: 5_503_910_054_141_466,
+            order_offset_cap: 10_000,
         }
     }
 }
