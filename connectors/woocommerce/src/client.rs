@@ -33,8 +33,6 @@ use crate::mapping;
 
 /// WooCommerce's batch limit (`woocommerce_rest_batch_items_limit`).
 pub const MAX_BATCH: usize = 100;
-/// How many variable products' variations are fetched at once.
-const VARIATION_CONCURRENCY: usize = 8;
 /// Attempts of one logical call when the answer was transient (the shared client already
 /// retries statuses; this also covers cut bodies).
 const ATTEMPTS: usize = 6;
@@ -74,7 +72,9 @@ impl WooCommerce {
         let base = Url::parse(&base)
             .map_err(|e| ConnectorError::fatal(format!("bad WooCommerce URL `{base}`: {e}")))?;
         let mut config = HttpClientConfig::new(PlatformKind::Woocommerce, base);
-        config.read_timeout = Duration::from_secs(30);
+        let timeout = Duration::from_secs(u64::from(settings.timeout_secs.max(1)));
+        config.read_timeout = timeout;
+        config.total_timeout = config.total_timeout.max(timeout);
         config.redactor.add_secret(&keys.consumer_key);
         config.redactor.add_secret(&keys.consumer_secret);
         if !settings.query_string_auth {
@@ -99,6 +99,14 @@ impl WooCommerce {
         config.read_timeout = total;
         self.http = HttpClient::new(config)?;
         Ok(self)
+    }
+
+    fn variation_concurrency(&self) -> usize {
+        let n = self
+            .settings
+            .variation_concurrency
+            .clamp(1, crate::config::MAX_VARIATION_CONCURRENCY);
+        usize::try_from(n).unwrap_or(1)
     }
 
     fn per_page(&self) -> u64 {
@@ -679,7 +687,7 @@ impl Connector for WooCommerce {
                         .into_iter()
                         .map(|p| async move { self.product_record(&p).await }),
                 )
-                .buffered(VARIATION_CONCURRENCY)
+                .buffered(self.variation_concurrency())
                 .try_collect()
                 .await?
             }

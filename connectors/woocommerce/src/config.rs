@@ -30,6 +30,14 @@ pub struct Settings {
     /// Send the key and secret as query parameters when the server strips `Authorization`.
     #[serde(default)]
     pub query_string_auth: bool,
+    /// How many variable products' variations requests a scan page runs at once (1–64). Each
+    /// variable product costs one extra request; a PHP shop serves a handful in parallel.
+    #[serde(default = "default_variation_concurrency")]
+    pub variation_concurrency: u32,
+    /// Seconds before an unanswered request is given up (and, for a write, reported as
+    /// possibly applied).
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u32,
 }
 
 fn default_api_path() -> String {
@@ -40,11 +48,47 @@ fn default_per_page() -> u32 {
     100
 }
 
+/// Most shops run 5–20 PHP workers; 8 keeps a scan quick without crowding out shoppers.
+pub const DEFAULT_VARIATION_CONCURRENCY: u32 = 8;
+/// The upper bound of `variation_concurrency`.
+pub const MAX_VARIATION_CONCURRENCY: u32 = 64;
+
+fn default_variation_concurrency() -> u32 {
+    DEFAULT_VARIATION_CONCURRENCY
+}
+
+fn default_timeout_secs() -> u32 {
+    30
+}
+
 fn default_currency() -> String {
     "USD".to_owned()
 }
 
 impl Settings {
+    /// Checks the ranges the schema declares (serde only checks names and types).
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=100).contains(&self.per_page) {
+            return Err(format!(
+                "per_page = {} is not between 1 and 100 (WooCommerce's maximum)",
+                self.per_page
+            ));
+        }
+        if !(1..=MAX_VARIATION_CONCURRENCY).contains(&self.variation_concurrency) {
+            return Err(format!(
+                "variation_concurrency = {} is not between 1 and {MAX_VARIATION_CONCURRENCY}",
+                self.variation_concurrency
+            ));
+        }
+        if !(1..=600).contains(&self.timeout_secs) {
+            return Err(format!(
+                "timeout_secs = {} is not between 1 and 600",
+                self.timeout_secs
+            ));
+        }
+        Ok(())
+    }
+
     pub fn new(base_url: impl Into<String>) -> Self {
         Self {
             base_url: base_url.into(),
@@ -52,6 +96,8 @@ impl Settings {
             per_page: default_per_page(),
             currency: default_currency(),
             query_string_auth: false,
+            variation_concurrency: default_variation_concurrency(),
+            timeout_secs: default_timeout_secs(),
         }
     }
 }
@@ -107,6 +153,27 @@ pub fn schema() -> SettingsSchema {
         )
         .default_value(json!(false)),
         SettingField::new(
+            "variation_concurrency",
+            Section::Settings,
+            "Parallel variation requests",
+            FieldInput::Integer {
+                min: Some(1),
+                max: Some(i64::from(MAX_VARIATION_CONCURRENCY)),
+            },
+        )
+        .default_value(json!(DEFAULT_VARIATION_CONCURRENCY))
+        .help("How many variable products' variations a scan fetches at once"),
+        SettingField::new(
+            "timeout_secs",
+            Section::Settings,
+            "Request timeout (seconds)",
+            FieldInput::Integer {
+                min: Some(1),
+                max: Some(600),
+            },
+        )
+        .default_value(json!(30)),
+        SettingField::new(
             "consumer_key",
             Section::Credentials,
             "Consumer key",
@@ -144,6 +211,12 @@ impl ConnectorFactory for WooCommerceFactory {
 
     fn build(&self, cx: BuildContext<'_>) -> Result<Arc<dyn Connector>, SettingsError> {
         let settings: Settings = parse_settings(cx.settings)?;
+        settings
+            .validate()
+            .map_err(|message| SettingsError::Invalid {
+                section: Section::Settings,
+                message,
+            })?;
         let keys = Keys {
             consumer_key: cx.credentials.require("consumer_key")?.expose().to_owned(),
             consumer_secret: cx

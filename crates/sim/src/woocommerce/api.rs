@@ -331,6 +331,7 @@ async fn list_products(
     let salt = mix(shop.list_requests);
     let lag = sim.harness.faults.index_lag();
     let now = Instant::now();
+    let by_title = params.orderby == "title";
     let rows: Vec<Row> = shop
         .products
         .iter()
@@ -340,12 +341,16 @@ async fn list_products(
             id: *id,
             created: p.created,
             modified: p.listed_modified(lag, now),
-            title: p
-                .fields
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned(),
+            // Only a title sort reads it: skip the copy otherwise (listings are hot).
+            title: if by_title {
+                p.fields
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned()
+            } else {
+                String::new()
+            },
         })
         .collect();
     Ok(page_answer(

@@ -12,6 +12,7 @@ mod api;
 pub mod shop;
 mod webhooks;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -25,6 +26,19 @@ use serde_json::{Value, json};
 use crate::faults::FaultConfig;
 use crate::harness::{Harness, RunningSim};
 use shop::{SEED_EPOCH, Secs, Shop};
+
+/// What [`WooSim::shapes`] reports of one product.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductShape {
+    pub sku: String,
+    pub status: String,
+    /// Variation SKUs in variation-id order; empty for a simple product.
+    pub variation_skus: Vec<String>,
+    /// Gallery attachment ids, featured first.
+    pub images: Vec<u64>,
+    /// `date_modified_gmt` in seconds since the epoch.
+    pub modified: Secs,
+}
 
 /// How the simulated shop starts.
 #[derive(Debug, Clone)]
@@ -76,12 +90,14 @@ impl WooSim {
             let simple = config.simple_every > 0 && i % config.simple_every == 0;
             shop.seed_product(config.seed.wrapping_add(i), i - 1, simple);
         }
+        shop.index_skus_for_seeding();
         for i in 0..config.orders {
             shop.seed_order(
                 config.seed.wrapping_add(i),
                 SEED_EPOCH + 86_400 + i as Secs * 60,
             );
         }
+        shop.seed_sku_index = None;
         shop.webhook.url = config.webhook_url.clone();
         shop.webhook.secret = config.webhook_secret.clone();
         Self {
@@ -132,6 +148,36 @@ impl WooSim {
             .unwrap_or_default();
         product["_variations"] = Value::Array(variations);
         Some(product)
+    }
+
+    /// Every product's shape without rendering it (cheap enough to check thousands): its
+    /// variation SKUs (in id order) and its gallery's attachment ids, by product id.
+    pub fn shapes(&self) -> BTreeMap<u64, ProductShape> {
+        let shop = self.lock();
+        shop.products
+            .iter()
+            .map(|(id, p)| {
+                let variation_skus = p
+                    .variations
+                    .values()
+                    .map(|v| {
+                        v.fields
+                            .get("sku")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_owned()
+                    })
+                    .collect();
+                let shape = ProductShape {
+                    sku: p.sku().to_owned(),
+                    status: p.status().to_owned(),
+                    variation_skus,
+                    images: p.images.clone(),
+                    modified: p.modified,
+                };
+                (*id, shape)
+            })
+            .collect()
     }
 
     /// Every product id, ascending.

@@ -121,6 +121,9 @@ pub struct Shop {
     pub webhook: WebhookState,
     /// Site-local time = UTC + this (WordPress "timezone" setting).
     pub utc_offset: Secs,
+    /// SKU → (product, variation) while seeding orders, so that naming products does not scan
+    /// the whole catalogue per line; `None` otherwise (writes do not maintain it).
+    pub seed_sku_index: Option<HashMap<String, (u64, u64)>>,
 }
 
 fn money_text(value: Option<rust_decimal::Decimal>) -> String {
@@ -387,6 +390,24 @@ impl Shop {
         id
     }
 
+    /// Builds the SKU index used while seeding orders (see `seed_sku_index`).
+    pub fn index_skus_for_seeding(&mut self) {
+        let mut index = HashMap::new();
+        for (id, p) in &self.products {
+            if !p.sku().is_empty() {
+                index.entry(p.sku().to_owned()).or_insert((*id, 0));
+            }
+            for (vid, v) in &p.variations {
+                if let Some(sku) = v.fields.get("sku").and_then(Value::as_str)
+                    && !sku.is_empty()
+                {
+                    index.entry(sku.to_owned()).or_insert((*id, *vid));
+                }
+            }
+        }
+        self.seed_sku_index = Some(index);
+    }
+
     /// Seeds one order from `sample::order(seed)`, naming this shop's products where it can.
     pub fn seed_order(&mut self, seed: u64, created: Secs) -> u64 {
         let o = sample::order(seed);
@@ -492,6 +513,9 @@ impl Shop {
 
     /// (product id, variation id) holding `sku`; zeros when none.
     pub fn ids_for_sku(&self, sku: &str) -> (u64, u64) {
+        if let Some(index) = &self.seed_sku_index {
+            return index.get(sku.trim()).copied().unwrap_or((0, 0));
+        }
         match self.sku_owner(sku, None) {
             Some(id) => match self.variation_parent.get(&id) {
                 Some(parent) => (*parent, id),
