@@ -509,6 +509,8 @@ impl MercadoLibre {
             && let Some(id) = self.find_item_id(&sku.0).await?
             && let Some(item) = self.get_item(&id).await?
         {
+            // An earlier attempt may have created the item but not linked its pictures.
+            let item = self.link_variation_pictures(product, item).await?;
             return Ok(Confirmed {
                 record: mapping::item_to_record(&item)?,
                 adopted: true,
@@ -524,10 +526,74 @@ impl MercadoLibre {
             })
             .await?;
         let item: MlItem = decode(&answer)?;
+        let item = self.link_variation_pictures(product, item).await?;
         Ok(Confirmed {
             record: mapping::item_to_record(&item)?,
             adopted: false,
         })
+    }
+
+    /// A create sends pictures by `source`, so their ids exist only once the item does, and
+    /// variation `picture_ids` must name item pictures: a second `PUT` gives each variation the
+    /// ids of the pictures its variant uses. Pictures come back in the order they were sent;
+    /// variations are matched by `SELLER_SKU`, else by position. Nothing is sent when no
+    /// variant names an image.
+    async fn link_variation_pictures(
+        &self,
+        product: &Product,
+        item: MlItem,
+    ) -> Result<MlItem, ConnectorError> {
+        if item.variations.is_empty()
+            || item.pictures.len() != product.images.len()
+            || product.variants.iter().all(|v| v.image_hashes.is_empty())
+        {
+            return Ok(item);
+        }
+        let Some(item_id) = item.id.clone() else {
+            return Ok(item);
+        };
+        let picture_of = |hash: &tidemark_core::ContentHash| -> Option<String> {
+            let at = product
+                .images
+                .iter()
+                .position(|i| i.content_hash == *hash)?;
+            item.pictures.get(at).and_then(|p| p.id.clone())
+        };
+        let mut variations = Vec::with_capacity(item.variations.len());
+        let mut changed = false;
+        for (n, v) in item.variations.iter().enumerate() {
+            let Some(id) = v.id.as_ref() else {
+                return Ok(item);
+            };
+            let sku = mapping::variation_sku(v);
+            let variant = sku
+                .and_then(|s| product.variants.iter().find(|w| w.sku.as_ref() == Some(&s)))
+                .or_else(|| product.variants.get(n));
+            let wanted: Vec<String> = variant
+                .map(|w| w.image_hashes.iter().filter_map(picture_of).collect())
+                .unwrap_or_default();
+            let ids = if wanted.is_empty() {
+                v.picture_ids.clone()
+            } else {
+                changed |= wanted != v.picture_ids;
+                wanted
+            };
+            variations.push(json!({"id": id_json(&id.0), "picture_ids": ids}));
+        }
+        if !changed {
+            return Ok(item);
+        }
+        let body = json!({ "variations": variations });
+        let path = format!("items/{item_id}");
+        let answer = self
+            .call(|| {
+                ApiRequest::put(path.as_str())
+                    .json(&body)
+                    .unwrap_or_else(|_| ApiRequest::put(path.as_str()))
+                    .context("link variation pictures")
+            })
+            .await?;
+        decode(&answer)
     }
 
     async fn update(

@@ -171,6 +171,11 @@ fn attribute<'a>(list: &'a [MlAttribute], id: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
+/// A variation's `SELLER_SKU` (or legacy `seller_custom_field`).
+pub fn variation_sku(v: &MlVariation) -> Option<Sku> {
+    sku_of(&v.attributes, v.seller_custom_field.as_deref())
+}
+
 fn sku_of(attributes: &[MlAttribute], custom: Option<&str>) -> Option<Sku> {
     attribute(attributes, "SELLER_SKU")
         .or(custom.map(str::trim).filter(|c| !c.is_empty()))

@@ -668,3 +668,70 @@ async fn order_scans_beyond_the_offset_cap_return_each_order_once() {
     let later = scan_all(&ml, ScanKind::Orders, ScanScope::Incremental { since }).await;
     assert_eq!(later.len(), times.iter().filter(|t| **t >= since).count());
 }
+
+#[tokio::test]
+async fn created_variations_carry_the_pictures_their_variants_use() {
+    let s = setup(fast(2, 0), FaultConfig::none(), 200.0).await;
+    // A sample product with several variants and images, each variant naming its images.
+    let new = (9_000..9_100)
+        .map(sample::product)
+        .find(|p| {
+            p.variants.len() > 1
+                && p.images.len() > 1
+                && p.variants.iter().all(|v| !v.image_hashes.is_empty())
+        })
+        .expect("a sample product with variant images");
+    let created = write(
+        &s.ml,
+        WriteOp::CreateProduct {
+            product: new.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    let id = created.record.external_id.clone();
+    let item = s.sim.item_json(&s.running.base_url, id.as_str()).unwrap();
+    let pictures: Vec<String> = item["pictures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(pictures.len(), new.images.len());
+    let variations = item["variations"].as_array().unwrap();
+    assert_eq!(variations.len(), new.variants.len());
+    for (variation, variant) in variations.iter().zip(&new.variants) {
+        let expected: Vec<&str> = variant
+            .image_hashes
+            .iter()
+            .map(|h| {
+                let at = new
+                    .images
+                    .iter()
+                    .position(|i| i.content_hash == *h)
+                    .unwrap();
+                pictures[at].as_str()
+            })
+            .collect();
+        let got: Vec<&str> = variation["picture_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap())
+            .collect();
+        assert_eq!(got, expected, "variation {}", variation["id"]);
+    }
+    // The confirmed record and a fresh read agree: every variant names its images.
+    let read =
+        s.ml.fetch_one(ScanKind::Products, &id)
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(created.record.content, read.content);
+    assert!(
+        product(&read)
+            .variants
+            .iter()
+            .all(|v| !v.image_hashes.is_empty())
+    );
+}
