@@ -33,6 +33,10 @@ use crate::mapping;
 
 /// WooCommerce's batch limit (`woocommerce_rest_batch_items_limit`).
 pub const MAX_BATCH: usize = 100;
+/// How many of the newest orders (in pages of 100) `find_order_by_number` reads when the
+/// shop's search does not know the number (tidemark's number lives in meta data, which
+/// WooCommerce's order search does not read).
+const RECENT_ORDER_PAGES: u32 = 5;
 /// Attempts of one logical call when the answer was transient (the shared client already
 /// retries statuses; this also covers cut bodies).
 const ATTEMPTS: usize = 6;
@@ -730,6 +734,61 @@ impl Connector for WooCommerce {
             Some(product) => Ok(Some(self.product_record(product).await?)),
             None => Ok(None),
         }
+    }
+
+    async fn find_order_by_number(
+        &self,
+        number: &str,
+    ) -> Result<Option<ExternalRecord>, ConnectorError> {
+        let number = number.trim();
+        if number.is_empty() {
+            return Ok(None);
+        }
+        let found = |answer: &Value| {
+            answer
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|o| mapping::order_has_number(o, number))
+                .cloned()
+        };
+        // The shop's own number or id (sequential-number plugins hook theirs into search).
+        let (answer, _) = self
+            .get(
+                "orders",
+                &[
+                    ("search", number.to_owned()),
+                    ("per_page", "100".to_owned()),
+                    ("status", "any".to_owned()),
+                ],
+            )
+            .await?;
+        if let Some(order) = found(&answer) {
+            return mapping::order_from_wc(&order).map(Some);
+        }
+        // An order tidemark created carries its number in meta data: look through the newest
+        // orders, where one whose create might have applied is.
+        for page in 1..=RECENT_ORDER_PAGES {
+            let (answer, _) = self
+                .get(
+                    "orders",
+                    &[
+                        ("orderby", "id".to_owned()),
+                        ("order", "desc".to_owned()),
+                        ("per_page", "100".to_owned()),
+                        ("page", page.to_string()),
+                        ("status", "any".to_owned()),
+                    ],
+                )
+                .await?;
+            if let Some(order) = found(&answer) {
+                return mapping::order_from_wc(&order).map(Some);
+            }
+            if answer.as_array().is_none_or(|a| a.len() < 100) {
+                break;
+            }
+        }
+        Ok(None)
     }
 
     async fn apply_writes(&self, writes: &[Write]) -> Result<Vec<WriteResult>, ConnectorError> {

@@ -622,8 +622,33 @@ pub fn order_body(order: &SalesOrder) -> Value {
         })).collect::<Vec<_>>(),
         "shipping_lines": [{"method_id": "flat_rate", "method_title": "Shipping",
                             "total": order.shipping_total.to_string()}],
-        "meta_data": [{"key": "_tidemark_number", "value": order.number}],
+        "meta_data": [{"key": NUMBER_META_KEY, "value": order.number}],
     })
+}
+
+/// The meta key under which an order created by tidemark keeps tidemark's number for it.
+pub const NUMBER_META_KEY: &str = "_tidemark_number";
+
+/// Whether a WooCommerce order is the one numbered `number`: its own number (or id), or the
+/// number tidemark gave it when creating it.
+pub fn order_has_number(order: &Value, number: &str) -> bool {
+    let own = match order.get("number") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    };
+    if own == number || id_of(order).is_some_and(|id| id.as_str() == number) {
+        return true;
+    }
+    order
+        .get("meta_data")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|m| {
+            str_of(m, "key") == NUMBER_META_KEY
+                && m.get("value").and_then(Value::as_str) == Some(number)
+        })
 }
 
 /// The body of an order update of `fields`.

@@ -146,6 +146,7 @@ struct ListParams {
     modified_before: Option<Secs>,
     sku: Option<String>,
     status: Option<String>,
+    search: Option<String>,
     pairs: Vec<(String, String)>,
 }
 
@@ -213,6 +214,7 @@ fn parse_list(
         modified_before: date("modified_before")?,
         sku: get("sku"),
         status: get("status"),
+        search: get("search").filter(|s| !s.trim().is_empty()),
         pairs,
     })
 }
@@ -1214,6 +1216,12 @@ async fn list_orders(
                 .as_deref()
                 .is_none_or(|s| s == "any" || s.split(',').any(|w| w == status))
         })
+        .filter(|(id, o)| {
+            params
+                .search
+                .as_deref()
+                .is_none_or(|term| order_matches_search(**id, &o.fields, term))
+        })
         .map(|(id, o)| Row {
             id: *id,
             created: o.created,
@@ -1232,6 +1240,29 @@ async fn list_orders(
         &base,
         |id| shop.render_order(id),
     ))
+}
+
+/// What WooCommerce's order search reads: the order id, its number (sequential-number plugins
+/// hook their number into search), billing names and email, and line item names. Meta data is
+/// not searched.
+fn order_matches_search(id: u64, fields: &Map<String, Value>, term: &str) -> bool {
+    let term = term.trim();
+    if id.to_string() == term || fields.get("number").and_then(Value::as_str) == Some(term) {
+        return true;
+    }
+    let needle = term.to_lowercase();
+    let contains = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .is_some_and(|s| s.to_lowercase().contains(&needle))
+    };
+    let billing = fields.get("billing");
+    ["first_name", "last_name", "email"]
+        .iter()
+        .any(|k| contains(billing.and_then(|b| b.get(*k))))
+        || fields
+            .get("line_items")
+            .and_then(Value::as_array)
+            .is_some_and(|items| items.iter().any(|l| contains(l.get("name"))))
 }
 
 async fn get_order(

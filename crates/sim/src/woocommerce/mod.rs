@@ -288,6 +288,34 @@ pub(crate) fn base_of(headers: &HeaderMap) -> String {
 }
 
 impl WooSim {
+    /// How many media attachments exist (a `src` upload adds one; keeping by `id` does not).
+    pub fn attachment_count(&self) -> usize {
+        self.lock().attachments.len()
+    }
+
+    /// How many orders exist.
+    pub fn order_count(&self) -> usize {
+        self.lock().orders.len()
+    }
+
+    /// An order as the REST API renders it.
+    pub fn order_json(&self, id: u64) -> Option<Value> {
+        self.lock().render_order(id)
+    }
+
+    /// The current `stock_quantity` of the product or variation holding `sku`.
+    pub fn stock_of(&self, sku: &str) -> Option<i64> {
+        let shop = self.lock();
+        let (product, variation) = shop.ids_for_sku(sku);
+        let p = shop.products.get(&product)?;
+        let fields = if variation > 0 {
+            &p.variations.get(&variation)?.fields
+        } else {
+            &p.fields
+        };
+        fields.get("stock_quantity").and_then(Value::as_i64)
+    }
+
     /// The SKU of product `id` (empty when none), for tests.
     pub fn sku_of(&self, id: u64) -> String {
         self.lock()
