@@ -56,6 +56,15 @@ impl fmt::Debug for MercadoLibre {
     }
 }
 
+/// A window scan's position in the newest-first offset search.
+#[derive(Debug, Serialize, Deserialize)]
+struct WindowCursor {
+    window_offset: usize,
+}
+
+/// Offset searches stop here (`offset + limit ≤ 1000`).
+const SEARCH_OFFSET_CAP: usize = 1_000;
+
 #[derive(Debug, Serialize, Deserialize)]
 struct ItemCursor {
     scroll_id: String,
@@ -317,6 +326,55 @@ impl MercadoLibre {
             next,
             search.paging.and_then(|p| p.total),
         ))
+    }
+
+    /// Items modified at or after `since`: the seller's items newest first
+    /// (`orders=last_updated_desc`, offset paging), stopping at the first item older than
+    /// `since`. Offset searches end at 1,000 results; a window that reaches that without
+    /// getting older than `since` goes on as a full scan (the engine's content hashes find what
+    /// changed).
+    async fn scan_window(
+        &self,
+        since: Timestamp,
+        cursor: Option<&Cursor>,
+    ) -> Result<ScanPage, ConnectorError> {
+        let offset = match cursor {
+            None => 0,
+            Some(c) => match c.decode::<WindowCursor>() {
+                Ok(w) => w.window_offset,
+                // Past the offset cap: the scan mode cursor of a full scan.
+                Err(_) => return self.scan_items(cursor).await,
+            },
+        };
+        if offset + SCAN_LIMIT > SEARCH_OFFSET_CAP {
+            return self.scan_items(None).await;
+        }
+        let path = self.search_path();
+        let answer = self
+            .call(|| {
+                ApiRequest::get(path.as_str())
+                    .query("orders", "last_updated_desc")
+                    .query("offset", offset)
+                    .query("limit", SCAN_LIMIT)
+            })
+            .await?;
+        let search: ItemSearch = decode(&answer)?;
+        let count = search.results.len();
+        let mut records = self.multiget(&search.results).await?;
+        let before = records.len();
+        records.retain(|r| r.updated_at.is_none_or(|at| at >= since));
+        let reached_older = records.len() < before;
+        let total = search.paging.and_then(|p| p.total);
+        let seen = offset + count;
+        let next = if reached_older || count < SCAN_LIMIT || total.is_some_and(|t| seen as u64 >= t)
+        {
+            None
+        } else {
+            Some(Cursor::encode(&WindowCursor {
+                window_offset: seen,
+            })?)
+        };
+        Ok(ScanPage::new(records, next, None))
     }
 
     /// Items by id, twenty per request, in the order asked; ids the platform no longer knows
@@ -928,8 +986,12 @@ impl Connector for MercadoLibre {
         cursor: Option<&Cursor>,
     ) -> Result<ScanPage, ConnectorError> {
         match kind {
-            // Every scope reads every item: there is no modification filter.
-            ScanKind::Products => self.scan_items(cursor).await,
+            // No modification filter: a window walks newest first and stops at `since`;
+            // every other scope reads every item.
+            ScanKind::Products => match scope {
+                ScanScope::Window { since } => self.scan_window(*since, cursor).await,
+                ScanScope::Incremental { .. } | ScanScope::Full => self.scan_items(cursor).await,
+            },
             ScanKind::Orders => self.scan_orders(scope, cursor).await,
         }
     }

@@ -735,3 +735,30 @@ async fn created_variations_carry_the_pictures_their_variants_use() {
             .all(|v| !v.image_hashes.is_empty())
     );
 }
+
+#[tokio::test]
+async fn a_window_scan_walks_newest_first_and_stops_at_since() {
+    use tidemark_sim::mercadolibre::ItemEdit;
+    let s = setup(fast(300, 0), FaultConfig::none(), 200.0).await;
+    let since = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let ids = s.sim.item_ids();
+    let mut edited = BTreeSet::new();
+    for id in ids.iter().step_by(20) {
+        let edit = ItemEdit {
+            price: Some("123.45".into()),
+            ..ItemEdit::default()
+        };
+        s.sim.edit_item(id, &edit).unwrap();
+        edited.insert(id.clone());
+    }
+    let requests_before = s.sim.harness.stats.snapshot().requests;
+    let found = scan_all(&s.ml, ScanKind::Products, ScanScope::Window { since }).await;
+    let requests = s.sim.harness.stats.snapshot().requests - requests_before;
+    let found_ids: BTreeSet<String> = found.iter().map(|r| r.external_id.0.clone()).collect();
+    assert_eq!(found_ids, edited);
+    assert_eq!(found.len(), edited.len());
+    assert!(found.iter().all(|r| r.updated_at.unwrap() >= since));
+    // One search page and its multigets, not the 300-item catalogue.
+    assert!(requests <= 1 + 100 / 20, "{requests} requests");
+}

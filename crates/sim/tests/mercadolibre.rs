@@ -373,3 +373,33 @@ async fn order_search_filters_by_date_last_updated_and_ignores_unknown_parameter
     let (_, shipment) = get(&c, &running, &format!("/shipments/{ship}")).await;
     assert_eq!(shipment["tracking_number"], "TRK1");
 }
+
+#[tokio::test]
+async fn search_sorts_by_last_updated_desc_on_request() {
+    let (sim, running, c) = start(fast(30)).await;
+    let ids = sim.item_ids();
+    for id in [&ids[7], &ids[3], &ids[20]] {
+        let edit = tidemark_sim::mercadolibre::ItemEdit {
+            stock: Some(9),
+            ..Default::default()
+        };
+        sim.edit_item(id, &edit).unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    }
+    let path = "/users/207035636/items/search?orders=last_updated_desc&limit=5";
+    let (status, body) = get(&c, &running, path).await;
+    assert_eq!(status, 200);
+    let first: Vec<&str> = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &first[..3],
+        [ids[20].as_str(), ids[3].as_str(), ids[7].as_str()]
+    );
+    // Without it: id order.
+    let (_, body) = get(&c, &running, "/users/207035636/items/search?limit=2").await;
+    assert_eq!(body["results"][0], ids[0].as_str());
+}

@@ -314,17 +314,21 @@ async fn search_items(
     Json(body).into_response()
 }
 
-/// Item ids matching `seller_sku` and `status`, in id order.
+/// Item ids matching `seller_sku` and `status`, in id order, or newest `last_updated` first
+/// (ties by id) with `orders=last_updated_desc`. Other `orders` values are ignored.
 fn matching(market: &Market, params: &[(String, String)]) -> Vec<String> {
     let sku = param(params, "seller_sku");
     let status = param(params, "status");
-    market
+    let mut items: Vec<&Item> = market
         .items
         .values()
         .filter(|i| sku.is_none_or(|s| i.skus().any(|k| k == s)))
         .filter(|i| status.is_none_or(|s| i.status == s))
-        .map(|i| i.id.clone())
-        .collect()
+        .collect();
+    if param(params, "orders") == Some("last_updated_desc") {
+        items.sort_by(|a, b| b.last_updated.cmp(&a.last_updated).then(a.id.cmp(&b.id)));
+    }
+    items.into_iter().map(|i| i.id.clone()).collect()
 }
 
 async fn multiget(State(sim): State<MlSim>, headers: HeaderMap, Query(params): Params) -> Response {
