@@ -831,6 +831,74 @@ impl MercadoLibre {
         })
     }
 
+    /// Only shipment tracking can be written: `PUT /shipments/{id}` with `tracking_number`
+    /// (and the carrier as `tracking_method`), which MercadoLibre accepts for shipments the
+    /// seller ships (`me1`, custom); Mercado Envíos (`me2`) shipments answer a validation
+    /// error, passed on as `Rejected` with its code. Every other order field is the buyer's or
+    /// MercadoLibre's: `Rejected` with `mercadolibre_order_field_read_only`.
+    async fn update_order(
+        &self,
+        external_id: &ExternalId,
+        order: &tidemark_core::SalesOrder,
+        fields: &tidemark_core::FieldSet,
+    ) -> Result<Confirmed, ConnectorError> {
+        if let Some(other) = fields.iter().find(|f| **f != Field::Shipments) {
+            return Err(ConnectorError::rejected(
+                "mercadolibre_order_field_read_only",
+                format!(
+                    "MercadoLibre orders accept only shipment tracking from a seller; {other:?} \
+                     cannot be written"
+                ),
+            )
+            .with_field(format!("{other:?}").to_lowercase()));
+        }
+        let path = format!("orders/{external_id}");
+        let current: MlOrder = match self.call(|| ApiRequest::get(path.as_str())).await {
+            Ok(answer) => decode(&answer)?,
+            Err(ConnectorError::NotFound { .. }) => {
+                return Err(ConnectorError::not_found(format!(
+                    "mercadolibre order {external_id}"
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        let tracked = order.shipments.iter().find(|s| {
+            s.tracking_number
+                .as_deref()
+                .is_some_and(|t| !t.trim().is_empty())
+        });
+        if let (Some(shipment_id), Some(tracked)) = (current.shipment_id(), tracked) {
+            let mut body = json!({
+                "tracking_number": tracked.tracking_number.as_deref().unwrap_or_default().trim(),
+            });
+            if let Some(carrier) = &tracked.carrier {
+                body["tracking_method"] = json!(carrier);
+            }
+            let path = format!("shipments/{shipment_id}");
+            self.call(|| {
+                ApiRequest::put(path.as_str())
+                    .json(&body)
+                    .unwrap_or_else(|_| ApiRequest::put(path.as_str()))
+                    .context("set shipment tracking")
+            })
+            .await?;
+        } else if tracked.is_some() {
+            return Err(ConnectorError::rejected(
+                "mercadolibre_order_without_shipment",
+                format!("MercadoLibre order {external_id} has no shipment to carry tracking"),
+            )
+            .with_field("shipments"));
+        }
+        let current: MlOrder = match self.call(|| ApiRequest::get(path.as_str())).await {
+            Ok(answer) => decode(&answer)?,
+            Err(e) => return Err(e),
+        };
+        Ok(Confirmed {
+            record: self.order_record(&current).await?,
+            adopted: false,
+        })
+    }
+
     async fn apply_one(&self, op: &WriteOp) -> Result<Confirmed, ConnectorError> {
         op.check()?;
         match op {
@@ -852,12 +920,15 @@ impl MercadoLibre {
                 self.delete_image(product_id, image_id.as_ref(), *content_hash)
                     .await
             }
-            WriteOp::CreateOrder { .. } | WriteOp::UpdateOrder { .. } => {
-                Err(ConnectorError::rejected(
-                    "mercadolibre_orders_read_only",
-                    "orders are placed by buyers on MercadoLibre; tidemark does not write them",
-                ))
-            }
+            WriteOp::CreateOrder { .. } => Err(ConnectorError::rejected(
+                "mercadolibre_orders_read_only",
+                "orders are placed by buyers on MercadoLibre; tidemark does not create them",
+            )),
+            WriteOp::UpdateOrder {
+                external_id,
+                order,
+                fields,
+            } => self.update_order(external_id, order, fields).await,
         }
     }
 }
@@ -962,7 +1033,8 @@ impl Connector for MercadoLibre {
                     granularity: Duration::from_millis(1),
                     inclusive: true,
                 }),
-                writable: false,
+                // Shipment tracking only (see `update_order`).
+                writable: true,
             },
         );
         Capabilities {

@@ -762,3 +762,83 @@ async fn a_window_scan_walks_newest_first_and_stops_at_since() {
     // One search page and its multigets, not the 300-item catalogue.
     assert!(requests <= 1 + 100 / 20, "{requests} requests");
 }
+
+#[tokio::test]
+async fn tracking_added_elsewhere_reaches_a_seller_shipped_order() {
+    let s = setup(fast(3, 2), FaultConfig::none(), 200.0).await;
+    let ids = s.sim.order_ids();
+    let (me1, me2) = (ids[0], ids[1]);
+    assert!(s.sim.set_shipping_mode(me1, "me1"));
+    let update = |id: u64, tracking: &str, fields: &[Field], order: &tidemark_core::SalesOrder| {
+        let mut order = order.clone();
+        order.shipments = vec![tidemark_core::Shipment {
+            carrier: Some("Correo Argentino".into()),
+            tracking_number: Some(tracking.into()),
+            status: Default::default(),
+        }];
+        WriteOp::UpdateOrder {
+            external_id: ExternalId::new(id.to_string()),
+            order,
+            fields: fields.iter().copied().collect(),
+        }
+    };
+    let order_of = |r: &ExternalRecord| match &r.content {
+        RecordContent::Order(o) => o.clone(),
+        RecordContent::Product(_) => panic!("not an order"),
+    };
+    let id1 = ExternalId::new(me1.to_string());
+    let before =
+        s.ml.fetch_one(ScanKind::Orders, &id1)
+            .await
+            .unwrap()
+            .unwrap();
+    let confirmed = write(
+        &s.ml,
+        update(me1, "TRK-42", &[Field::Shipments], &order_of(&before)),
+    )
+    .await
+    .unwrap();
+    let after =
+        s.ml.fetch_one(ScanKind::Orders, &id1)
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(confirmed.record.content, after.content);
+    let o = order_of(&after);
+    assert_eq!(o.shipments[0].tracking_number.as_deref(), Some("TRK-42"));
+    assert!(
+        after.updated_at > before.updated_at,
+        "the order's last_updated moved"
+    );
+
+    // Mercado Envíos (me2): the carrier owns tracking; the platform's code comes back.
+    let id2 = ExternalId::new(me2.to_string());
+    let other =
+        s.ml.fetch_one(ScanKind::Orders, &id2)
+            .await
+            .unwrap()
+            .unwrap();
+    let err = write(
+        &s.ml,
+        update(me2, "TRK-1", &[Field::Shipments], &order_of(&other)),
+    )
+    .await
+    .unwrap_err();
+    match err {
+        ConnectorError::Rejected { code, .. } => assert_eq!(code, "shipment.mode.not_allowed"),
+        other => panic!("{other}"),
+    }
+    // Other order fields are refused before anything is sent.
+    let err = write(
+        &s.ml,
+        update(me1, "TRK-43", &[Field::OrderStatus], &order_of(&before)),
+    )
+    .await
+    .unwrap_err();
+    match err {
+        ConnectorError::Rejected { code, .. } => {
+            assert_eq!(code, "mercadolibre_order_field_read_only")
+        }
+        other => panic!("{other}"),
+    }
+}

@@ -206,6 +206,22 @@ impl MlSim {
         true
     }
 
+    /// Sets the shipping mode of an order's shipment (`me1`, `me2`, `custom`); `false` when the
+    /// order has no shipment.
+    pub fn set_shipping_mode(&self, order_id: u64, mode: &str) -> bool {
+        let mut market = self.lock();
+        let Some(sid) = market.orders.get(&order_id).and_then(|o| o.shipping_id) else {
+            return false;
+        };
+        match market.shipments.get_mut(&sid) {
+            Some(s) => {
+                s.mode = mode.to_owned();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Order ids, ascending.
     pub fn order_ids(&self) -> Vec<u64> {
         self.lock().orders.keys().copied().collect()

@@ -42,7 +42,7 @@ pub fn routes(sim: MlSim) -> Router {
         )
         .route("/orders/search", get(search_orders))
         .route("/orders/{id}", get(get_order))
-        .route("/shipments/{id}", get(get_shipment))
+        .route("/shipments/{id}", get(get_shipment).put(update_shipment))
         .route("/missed_feeds", get(missed_feeds))
         .layer(axum::middleware::from_fn_with_state(
             sim.clone(),
@@ -923,6 +923,76 @@ async fn get_shipment(
             &format!("Shipment {id} not found"),
         ),
     }
+}
+
+/// `PUT /shipments/{id}` `{tracking_number, tracking_method?, status?}`: only for shipments the
+/// seller ships (`me1`, `custom`); Mercado Envíos (`me2`) tracking belongs to the carrier.
+async fn update_shipment(
+    State(sim): State<MlSim>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    guard!(sim, headers);
+    let body = match body_object(&body) {
+        Ok(b) => b,
+        Err(answer) => return answer,
+    };
+    let Some(tracking) = body
+        .get("tracking_number")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    else {
+        return validation_error(
+            "shipment.tracking_number.required",
+            "shipment.tracking_number",
+            "tracking_number is required",
+        );
+    };
+    let shipment = {
+        let mut market = sim.lock();
+        let Some(sid) = id
+            .parse::<u64>()
+            .ok()
+            .filter(|sid| market.shipments.contains_key(sid))
+        else {
+            return ml_error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                &format!("Shipment {id} not found"),
+            );
+        };
+        let now = now_millis();
+        let Some(s) = market.shipments.get_mut(&sid) else {
+            return ml_error(StatusCode::NOT_FOUND, "not_found", "shipment not found");
+        };
+        if s.mode == "me2" {
+            return validation_error(
+                "shipment.mode.not_allowed",
+                "shipment.tracking_number",
+                "tracking of Mercado Envios (me2) shipments is set by the carrier",
+            );
+        }
+        s.tracking_number = Some(tracking.to_owned());
+        if let Some(method) = body.get("tracking_method").and_then(Value::as_str) {
+            s.tracking_method = Some(method.to_owned());
+        }
+        s.status = body
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("shipped")
+            .to_owned();
+        s.last_updated = now;
+        let order_id = s.order_id;
+        let snapshot = s.clone();
+        if let Some(order) = market.orders.get_mut(&order_id) {
+            order.last_updated = now.max(order.last_updated + 1);
+        }
+        market.render_shipment(&snapshot)
+    };
+    notify::send(&sim, "shipments", &format!("/shipments/{id}"));
+    Json(shipment).into_response()
 }
 
 async fn missed_feeds(

@@ -126,6 +126,9 @@ pub struct Shipment {
     pub tracking_number: Option<String>,
     pub tracking_method: Option<String>,
     pub last_updated: Millis,
+    /// `me2` (Mercado Envíos: the carrier sets tracking) or `me1`/`custom` (the seller ships
+    /// and may set tracking with `PUT /shipments/{id}`).
+    pub mode: String,
 }
 
 /// A scan in progress: the matching ids as they were when it started, and when it was last
@@ -502,6 +505,7 @@ impl Market {
                 tracking_number: None,
                 tracking_method: None,
                 last_updated: at,
+                mode: "me2".into(),
             },
         );
         Some(id)
@@ -638,6 +642,7 @@ impl Market {
             "status": s.status,
             "tracking_number": s.tracking_number,
             "tracking_method": s.tracking_method,
+            "mode": s.mode,
             "last_updated": format_offset(s.last_updated, -4),
         })
     }
