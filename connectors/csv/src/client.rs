@@ -7,7 +7,7 @@
 //! either the old file or the new one, never half of either.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write as _};
+use std::io::{self, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -21,15 +21,40 @@ pub fn fingerprint(bytes: &[u8]) -> u128 {
 }
 
 /// The file's bytes, or `None` when it does not exist.
-pub fn read(path: &Path) -> Result<Option<Vec<u8>>, CsvError> {
-    match fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(CsvError::Read {
-            path: path.to_owned(),
-            message: e.to_string(),
-        }),
+///
+/// At most `limit` bytes are read: a larger file is [`CsvError::TooLarge`], told from its
+/// size before anything is read, and again while reading (the file may grow meanwhile, or be
+/// a device or pipe with no size), so a wrong path such as a multi-gigabyte log or
+/// `/dev/zero` is refused instead of filling memory.
+pub fn read(path: &Path, limit: u64) -> Result<Option<Vec<u8>>, CsvError> {
+    let read_error = |e: io::Error| CsvError::Read {
+        path: path.to_owned(),
+        message: e.to_string(),
+    };
+    let too_large = |size: Option<u64>| CsvError::TooLarge {
+        path: path.to_owned(),
+        size,
+        limit,
+    };
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(read_error(e)),
+    };
+    let meta = file.metadata().map_err(read_error)?;
+    if meta.is_file() && meta.len() > limit {
+        return Err(too_large(Some(meta.len())));
     }
+    let expected = if meta.is_file() { meta.len() } else { 0 };
+    // Never trust the size for the allocation beyond the limit.
+    let mut bytes = Vec::with_capacity(usize::try_from(expected.min(limit)).unwrap_or(0));
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if u64::try_from(bytes.len()).map_or(true, |len| len > limit) {
+        return Err(too_large(None));
+    }
+    Ok(Some(bytes))
 }
 
 /// Where an atomic write may be told to stop, for tests of what a crash leaves behind.
@@ -133,6 +158,41 @@ mod tests {
             write_atomically(&path, b"x", FailPoint::None),
             Err(CsvError::Write { .. })
         ));
-        assert_eq!(read(&path).unwrap(), None);
+        assert_eq!(read(&path, 1024).unwrap(), None);
+    }
+
+    #[test]
+    fn reads_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.csv");
+        fs::write(&path, vec![b'x'; 100]).unwrap();
+        assert_eq!(read(&path, 100).unwrap().unwrap().len(), 100);
+        let err = read(&path, 99).unwrap_err();
+        assert_eq!(
+            err,
+            CsvError::TooLarge {
+                path: path.clone(),
+                size: Some(100),
+                limit: 99
+            }
+        );
+        assert!(err.to_string().contains("max_file_bytes"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_endless_device_is_refused_not_read_forever() {
+        let err = read(Path::new("/dev/zero"), 4096).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CsvError::TooLarge {
+                    size: None,
+                    limit: 4096,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 }

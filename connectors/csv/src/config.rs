@@ -54,13 +54,26 @@ pub struct CsvConfig {
     /// Products per scan page.
     #[serde(default = "default_page_size")]
     pub page_size: usize,
+    /// The largest file read or written, in bytes: the whole file is held in memory, so a
+    /// wrong `path` (a log, a disk image) is refused rather than read.
+    #[serde(default = "default_max_file_bytes")]
+    pub max_file_bytes: u64,
 }
 
 pub const DEFAULT_PAGE_SIZE: usize = 250;
 pub const MAX_PAGE_SIZE: usize = 10_000;
+/// 256 MiB: far above real product exports (Shopify imports at most 15 MB), far below what
+/// would strain the daemon's host.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+/// The most `max_file_bytes` may be set to (4 GiB).
+pub const MAX_MAX_FILE_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 
 fn default_page_size() -> usize {
     DEFAULT_PAGE_SIZE
+}
+
+fn default_max_file_bytes() -> u64 {
+    DEFAULT_MAX_FILE_BYTES
 }
 
 impl CsvConfig {
@@ -72,6 +85,7 @@ impl CsvConfig {
             mode: Mode::Source,
             currency: Currency::USD,
             page_size: DEFAULT_PAGE_SIZE,
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
         }
     }
 
@@ -109,6 +123,12 @@ impl CsvConfig {
             return Err(invalid(format!(
                 "`page_size` is {}; it must be between 1 and {MAX_PAGE_SIZE}",
                 self.page_size
+            )));
+        }
+        if !(1..=MAX_MAX_FILE_BYTES).contains(&self.max_file_bytes) {
+            return Err(invalid(format!(
+                "`max_file_bytes` is {}; it must be between 1 and {MAX_MAX_FILE_BYTES}",
+                self.max_file_bytes
             )));
         }
         Ok(())
@@ -172,6 +192,20 @@ pub fn settings_schema() -> SettingsSchema {
             },
         )
         .default_value(json!(DEFAULT_PAGE_SIZE)),
+        SettingField::new(
+            "max_file_bytes",
+            Section::Settings,
+            "Largest file (bytes)",
+            FieldInput::Integer {
+                min: Some(1),
+                max: i64::try_from(MAX_MAX_FILE_BYTES).ok(),
+            },
+        )
+        .default_value(json!(DEFAULT_MAX_FILE_BYTES))
+        .help(
+            "A larger file is refused with an error instead of being read: the whole file is \
+             held in memory.",
+        ),
     ])
 }
 

@@ -1,6 +1,6 @@
 //! [`CsvConnector`]: the [`Connector`] implementation over one file.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -27,6 +27,9 @@ use crate::webhook;
 
 /// Writes per [`Connector::apply_writes`] call: each call rewrites the whole file once.
 pub const MAX_BATCH_SIZE: usize = 250;
+
+/// Unreadable records logged one by one each time a file is parsed; the rest are counted.
+const LOGGED_PROBLEMS: usize = 100;
 
 /// A CSV connection: the file at [`CsvConfig::path`], read as a source or written as a target.
 ///
@@ -113,9 +116,10 @@ impl CsvConnector {
         let path = self.config.path.clone();
         let options = self.read_options();
         let target = self.config.mode == Mode::Target;
+        let limit = self.config.max_file_bytes;
         let cached = self.cached();
         let (loaded, fresh) = tokio::task::spawn_blocking(move || {
-            let Some(bytes) = client::read(&path)? else {
+            let Some(bytes) = client::read(&path, limit)? else {
                 if target {
                     return Ok((
                         Loaded {
@@ -158,7 +162,18 @@ impl CsvConnector {
         .map_err(|e| ConnectorError::fatal(format!("reading {} failed: {e}", self.label)))?
         .map_err(ConnectorError::from)?;
         if fresh {
-            for problem in &loaded.catalog.problems {
+            let problems = &loaded.catalog.problems;
+            // One line per record, up to a bound (a file of a million bad rows must not flood
+            // the log), then a count.
+            if problems.len() > LOGGED_PROBLEMS {
+                tracing::warn!(
+                    file = %self.label,
+                    unreadable = problems.len(),
+                    logged = LOGGED_PROBLEMS,
+                    "csv records skipped"
+                );
+            }
+            for problem in problems.iter().take(LOGGED_PROBLEMS) {
                 tracing::warn!(
                     file = %self.label,
                     line = problem.line,
@@ -215,10 +230,20 @@ impl Connector for CsvConnector {
     /// CSV has no modification times. The cursor holds the offset and the file's content
     /// fingerprint; if the file changed since the scan started the cursor is expired and the
     /// scan restarts, so no product is skipped or repeated by a shifted offset.
+    ///
+    /// Records that cannot be read (a bad cell; see [`Catalog::problems`]) are never served as
+    /// if the file did not hold them:
+    /// - a `Full` scan serves every readable product, then, instead of completing, fails with
+    ///   [`crate::error::incomplete_full_scan`] (`Fatal`, naming the records, lines and
+    ///   columns). A full scan that does not complete sweeps nothing, so an unreadable record
+    ///   never looks deleted. Once the file is fixed its fingerprint changes, the stored cursor
+    ///   expires and the next full scan starts over and completes;
+    /// - `Incremental` and `Window` scans infer no deletions: they serve the readable products
+    ///   and complete; the problems are logged when the file is read.
     async fn scan_page(
         &self,
         kind: ScanKind,
-        _scope: &ScanScope,
+        scope: &ScanScope,
         cursor: Option<&Cursor>,
     ) -> Result<ScanPage, ConnectorError> {
         if kind != ScanKind::Products {
@@ -252,10 +277,16 @@ impl Connector for CsvConnector {
                 state.offset
             }
         };
+        let problems = &loaded.catalog.problems;
+        let incomplete = matches!(scope, ScanScope::Full) && !problems.is_empty();
+        if incomplete && offset == products.len() {
+            return Err(crate::error::incomplete_full_scan(&self.label, problems));
+        }
         let end = offset
             .saturating_add(self.config.page_size)
             .min(products.len());
-        let next = (end < products.len())
+        // An incomplete full scan never ends with a last page: its last call is the error.
+        let next = (end < products.len() || incomplete)
             .then(|| Cursor::encode(&ScanCursor { file, offset: end }))
             .transpose()?;
         Ok(ScanPage::new(
@@ -398,13 +429,22 @@ impl CsvConnector {
     ) -> Result<Option<Loaded>, ConnectorError> {
         let path = self.config.path.clone();
         let options = self.read_options();
+        let limit = self.config.max_file_bytes;
+        if u64::try_from(bytes.len()).map_or(true, |len| len > limit) {
+            return Err(crate::CsvError::TooLarge {
+                path,
+                size: u64::try_from(bytes.len()).ok(),
+                limit,
+            }
+            .into());
+        }
         let fail = if self.fail_next_write.swap(false, Ordering::SeqCst) {
             FailPoint::BeforeRename
         } else {
             FailPoint::None
         };
         let written = tokio::task::spawn_blocking(move || {
-            let now = client::read(&path)?.unwrap_or_default();
+            let now = client::read(&path, limit)?.unwrap_or_default();
             if client::fingerprint(&now) != expected {
                 return Ok(None);
             }
@@ -553,11 +593,13 @@ fn unique_handle(title: &str, records: &[ExternalRecord]) -> ExternalId {
     }
     let slug = slug.trim_end_matches('-');
     let base = if slug.is_empty() { "product" } else { slug };
-    let taken = |candidate: &str| records.iter().any(|r| r.external_id.as_str() == candidate);
+    // A set, not a search per candidate: a file holding `x`, `x-2`, … `x-N` would otherwise
+    // make one create cost N² comparisons. At most `records.len() + 1` candidates are tried.
+    let taken: HashSet<&str> = records.iter().map(|r| r.external_id.as_str()).collect();
     let mut candidate = base.to_owned();
-    let mut n = 1;
-    while taken(&candidate) {
-        n += 1;
+    let mut n: usize = 1;
+    while taken.contains(candidate.as_str()) {
+        n = n.saturating_add(1);
         candidate = format!("{base}-{n}");
     }
     ExternalId::new(candidate)

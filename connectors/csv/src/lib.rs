@@ -17,6 +17,11 @@
 //! A CSV file has no modification times and no incremental filter: every scan reads the whole
 //! file, and the engine's content hashes tell changed records from unchanged ones.
 //!
+//! A record that cannot be read is never left out of a full scan as if it were gone: the full
+//! scan serves the readable products and then fails, naming the unreadable records, so mark and
+//! sweep infers no deletion (see [`CsvConnector`]'s `scan_page`). Files larger than
+//! [`CsvConfig::max_file_bytes`] are refused.
+//!
 //! Boundary: never touches the store.
 //!
 //! [`Connector`]: tidemark_connector::Connector

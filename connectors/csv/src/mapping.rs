@@ -4,7 +4,9 @@
 //! detects the [`Layout`] and hands the rows to [`shopify`] or [`woocommerce`]; [`writer`] turns
 //! products into Shopify CSV. Cells are parsed strictly: a price that is not a decimal number,
 //! a quantity that is not an integer, a status nobody defined — each makes its record a
-//! [`RecordIssue`] (skipped, reported) instead of a guess.
+//! [`RecordIssue`] (left out of the products, reported, and keeping a full scan from
+//! completing; see [`crate::connector`]) instead of a guess. Arithmetic on values from the file
+//! is checked: an overflow is a [`RecordIssue`] too, never a panic.
 
 pub mod shopify;
 pub mod woocommerce;
@@ -60,7 +62,8 @@ pub struct Catalog {
     pub layout: Layout,
     /// In file order (the order of each product's first row), each once.
     pub products: Vec<ExternalRecord>,
-    /// Records skipped because a cell could not be read: never in `products`.
+    /// Records skipped because a cell could not be read: never in `products`. While any are
+    /// here a full scan does not complete (it would make them look deleted).
     pub problems: Vec<RecordIssue>,
     /// Values dropped from records that were kept (a variant image URL that is not an http(s)
     /// URL, an attribute with no name, …).
@@ -170,10 +173,26 @@ pub struct Row {
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// The most columns a header may name. Shopify's current export has about 50 plus a few per
+/// market, WooCommerce's about 40 plus 4 per attribute: a header past this is not a product
+/// export (or not split on the right delimiter), and every row is checked against it.
+pub const MAX_COLUMNS: usize = 10_000;
+
+/// The most rows one product may span (Shopify: one per variant or image, at most 2,048
+/// variants and 250 images) or variations one WooCommerce product may have. Beyond it the
+/// record is a problem rather than a product: reading and later updating a product costs time
+/// growing with the square of its variants.
+pub const MAX_ROWS_PER_PRODUCT: usize = 10_000;
+
 impl Table {
-    /// Parses `bytes`; a UTF-8 byte order mark is skipped. Rows shorter than the header are
-    /// padded with empty cells (exporters drop trailing empty cells); a row longer than the
-    /// header, text that is not UTF-8, or a quote left open is [`CsvError::Malformed`].
+    /// Parses `bytes`; a UTF-8 byte order mark is skipped. Rows shorter than the header read
+    /// as empty in the missing cells (exporters drop trailing empty cells); a header of more
+    /// than [`MAX_COLUMNS`] columns, a row longer than the header, text that is not UTF-8, or a
+    /// quote left open is [`CsvError::Malformed`].
+    ///
+    /// Memory stays proportional to the file: rows are not padded to the header's width (a wide
+    /// header over many short rows would multiply), and a row's cells are checked against the
+    /// header before they are decoded.
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self, CsvError> {
         let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
         let mut reader = csv::ReaderBuilder::new()
@@ -192,6 +211,17 @@ impl Table {
             Some(Err(e)) => return Err(csv_error(path, &e, &[])),
             Some(Ok(record)) => record,
         };
+        if header_record.len() > MAX_COLUMNS {
+            return Err(malformed(
+                1,
+                None,
+                format!(
+                    "the header has {} columns; a product export has at most {MAX_COLUMNS} (is \
+                     the file a product CSV, separated by commas?)",
+                    header_record.len()
+                ),
+            ));
+        }
         let header = decode_cells(&header_record, &[])
             .map_err(|(column, message)| malformed(1, column, message))?
             .into_iter()
@@ -207,28 +237,34 @@ impl Table {
         for record in records {
             let record = record.map_err(|e| csv_error(path, &e, &header))?;
             let line = record.position().map_or(0, |p| p.line());
+            // Trailing empty cells beyond the header are harmless (a stray comma).
+            if record
+                .iter()
+                .skip(header.len())
+                .any(|c| !c.trim_ascii().is_empty())
+            {
+                return Err(malformed(
+                    line,
+                    None,
+                    format!(
+                        "the row has {} fields but the header names {}: a field with a comma \
+                         or a quote is probably not quoted",
+                        record.len(),
+                        header.len()
+                    ),
+                ));
+            }
             let mut cells = decode_cells(&record, &header)
                 .map_err(|(column, message)| malformed(line, column, message))?;
-            if cells.len() > header.len() {
-                // Trailing empty cells beyond the header are harmless (a stray comma).
-                if cells[header.len()..].iter().any(|c| !c.trim().is_empty()) {
-                    return Err(malformed(
-                        line,
-                        None,
-                        format!(
-                            "the row has {} fields but the header names {}: a field with a \
-                             comma or a quote is probably not quoted",
-                            cells.len(),
-                            header.len()
-                        ),
-                    ));
-                }
-                cells.truncate(header.len());
-            }
             if cells.iter().all(|c| c.trim().is_empty()) {
                 continue;
             }
-            cells.resize(header.len(), String::new());
+            // Not padded: a missing cell reads as empty (`raw`). Trailing empty cells are
+            // dropped so the row holds only what it says.
+            while cells.last().is_some_and(String::is_empty) {
+                cells.pop();
+            }
+            cells.shrink_to_fit();
             rows.push(Row { line, cells });
         }
         Ok(Self {
@@ -264,12 +300,20 @@ impl Table {
     }
 }
 
+/// The cells of `record` as text, at most one per header column when there is a header (the
+/// caller checked that cells beyond it are empty).
 fn decode_cells(
     record: &csv::ByteRecord,
     header: &[String],
 ) -> Result<Vec<String>, (Option<String>, String)> {
+    let width = if header.is_empty() {
+        record.len()
+    } else {
+        header.len()
+    };
     record
         .iter()
+        .take(width)
         .enumerate()
         .map(|(at, bytes)| {
             String::from_utf8(bytes.to_vec()).map_err(|e| {
@@ -492,6 +536,18 @@ mod tests {
         assert!(d(4).is_err());
         assert!(non_negative(&t, &t.rows[5], "a").is_err());
         assert_eq!(t.rows.len(), 6, "blank lines are not rows");
+    }
+
+    #[test]
+    fn absurd_decimals_are_refused_not_panicked_on() {
+        let huge = "9".repeat(200);
+        let long_fraction = format!("0.{}", "3".repeat(200));
+        let t = table(&format!("a\n{huge}\n{long_fraction}\n{}\n", Decimal::MAX));
+        let d = |at: usize| decimal(&t, &t.rows[at], "a");
+        assert!(d(0).unwrap_err().message.contains("not a decimal"));
+        // A fraction beyond 28 digits is rounded, as `Decimal` holds it.
+        assert!(d(1).unwrap().is_some());
+        assert_eq!(d(2).unwrap(), Some(Decimal::MAX));
     }
 
     #[test]

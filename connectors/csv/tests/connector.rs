@@ -1,6 +1,8 @@
 //! The connector over files in a temporary folder: writes land on disk, an interrupted write
 //! leaves the old file, scans page each product once and notice a changed file, bad cells
-//! become rejections naming line and column.
+//! become rejections naming line and column and keep full scans from completing (so an
+//! unreadable record never looks deleted), absurd values and oversized files are refused
+//! without a panic.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] functions
 
@@ -469,26 +471,138 @@ async fn scans_page_each_product_once_and_expire_on_a_changed_file() {
     assert!(csv.verify_webhook(&HeaderMap::new(), b"{}").is_err());
 }
 
+/// Every page of a scan until it completes (`Ok`: the ids in order) or fails (`Err`: the ids
+/// served before the error, and the error).
+async fn scan_all(
+    csv: &CsvConnector,
+    scope: ScanScope,
+) -> Result<Vec<String>, (Vec<String>, ConnectorError)> {
+    let mut ids = Vec::new();
+    let mut cursor: Option<Cursor> = None;
+    for _ in 0..1000 {
+        match csv
+            .scan_page(ScanKind::Products, &scope, cursor.as_ref())
+            .await
+        {
+            Ok(page) => {
+                ids.extend(page.records.iter().map(|r| r.external_id.to_string()));
+                match page.next {
+                    Some(next) => cursor = Some(next),
+                    None => return Ok(ids),
+                }
+            }
+            Err(e) => return Err((ids, e)),
+        }
+    }
+    panic!("the scan did not end")
+}
+
+const ONE_BAD_CELL: &str = "Handle,Title,Body (HTML),Option1 Name,Option1 Value,Variant Price\n\
+     a,A,\"<p>two\nlines</p>\",Size,S,1.00\n\
+     b,B,,Size,S,2.00\n\
+     b,,,,M,12;50\n\
+     c,C,,Size,S,3.00\n";
+
+/// The review's case: a product with one unreadable cell must not vanish from a full scan,
+/// or mark and sweep would take it as deleted (and archive it everywhere if the file is the
+/// master). The full scan serves the readable products and then fails instead of completing,
+/// naming the record, line and column; incremental and window scans serve the rest.
 #[tokio::test]
-async fn a_bad_cell_skips_its_record_and_names_line_and_column() {
+async fn a_bad_cell_keeps_a_full_scan_from_completing_and_names_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("feed.csv");
-    std::fs::write(
-        &path,
-        "Handle,Title,Body (HTML),Option1 Name,Option1 Value,Variant Price\n\
-         a,A,\"<p>two\nlines</p>\",Size,S,1.00\n\
-         b,B,,Size,S,2.00\n\
-         b,,,,M,12;50\n\
-         c,C,,Size,S,3.00\n",
-    )
-    .unwrap();
+    std::fs::write(&path, ONE_BAD_CELL).unwrap();
+    for page_size in [1, 2, 250] {
+        let mut config = CsvConfig::source(&path);
+        config.page_size = page_size;
+        let csv = CsvConnector::new(config);
+        let (served, err) = scan_all(&csv, ScanScope::Full).await.unwrap_err();
+        assert_eq!(served, ["a", "c"], "page size {page_size}");
+        assert!(matches!(err, ConnectorError::Fatal { .. }), "{err:?}");
+        let message = err.to_string();
+        for part in [
+            "feed.csv has 1 record(s) tidemark cannot read",
+            "full scan cannot complete",
+            "line 5, column `Variant Price` (\"12;50\"), record b",
+            "not a decimal number",
+        ] {
+            assert!(message.contains(part), "{part:?} not in {message}");
+        }
+
+        // No deletion can be inferred from the other scopes; they serve the readable records.
+        let since = tidemark_core::Timestamp::from_millis(0);
+        for scope in [
+            ScanScope::Incremental { since },
+            ScanScope::Window { since },
+        ] {
+            assert_eq!(
+                scan_all(&csv, scope).await.unwrap(),
+                ["a", "c"],
+                "{scope:?}"
+            );
+        }
+    }
+
+    // Once the file is fixed, the stored cursor of the failed scan is expired and a new full
+    // scan completes with every product.
     let csv = CsvConnector::new(CsvConfig::source(&path));
     let page = csv
         .scan_page(ScanKind::Products, &ScanScope::Full, None)
         .await
         .unwrap();
-    let ids: Vec<&str> = page
-        .records
+    let resume = page.next.expect("an incomplete full scan has no last page");
+    std::fs::write(&path, ONE_BAD_CELL.replace("12;50", "12.50")).unwrap();
+    let err = csv
+        .scan_page(ScanKind::Products, &ScanScope::Full, Some(&resume))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ConnectorError::CursorExpired { .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        scan_all(&csv, ScanScope::Full).await.unwrap(),
+        ["a", "b", "c"]
+    );
+}
+
+/// A file whose every record is unreadable fails its full scan at once, and the error lists
+/// the first problems and counts the rest rather than growing with the file.
+#[tokio::test]
+async fn a_full_scan_of_nothing_readable_fails_with_a_bounded_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("feed.csv");
+    let mut text = String::from("Handle,Title,Variant Price\n");
+    for i in 0..25 {
+        text.push_str(&format!("p{i},P,{i}€\n"));
+    }
+    std::fs::write(&path, text).unwrap();
+    let csv = CsvConnector::new(CsvConfig::source(&path));
+    let (served, err) = scan_all(&csv, ScanScope::Full).await.unwrap_err();
+    assert!(served.is_empty());
+    let message = err.to_string();
+    assert!(message.contains("has 25 record(s)"), "{message}");
+    assert!(message.contains("record p9:"), "{message}");
+    assert!(!message.contains("record p10:"), "{message}");
+    assert!(message.ends_with("; and 15 more"), "{message}");
+    let since = tidemark_core::Timestamp::from_millis(0);
+    assert_eq!(
+        scan_all(&csv, ScanScope::Incremental { since })
+            .await
+            .unwrap(),
+        Vec::<String>::new()
+    );
+}
+
+#[tokio::test]
+async fn a_bad_cell_skips_its_record_and_names_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("feed.csv");
+    std::fs::write(&path, ONE_BAD_CELL).unwrap();
+    let csv = CsvConnector::new(CsvConfig::source(&path));
+    let catalog = csv.catalog().await.unwrap();
+    let ids: Vec<&str> = catalog
+        .products
         .iter()
         .map(|r| r.external_id.as_str())
         .collect();
@@ -622,6 +736,148 @@ async fn woocommerce_variations_join_their_parent_or_sink_it() {
     );
 }
 
+/// `Decimal`'s `*` panics on overflow: a weight too large to convert to grams is a problem of
+/// its record (named, with line and column), not a crash of the daemon.
+#[tokio::test]
+async fn an_absurd_weight_is_a_problem_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wc.csv");
+    std::fs::write(
+        &path,
+        format!(
+            "ID,Type,SKU,Name,Regular price,Weight (lbs),Parent\n\
+             1,simple,A,A,1,2,\n\
+             2,simple,B,B,1,{max},\n\
+             3,variable,C,C,,,\n\
+             4,variation,C-1,C 1,1,{max},id:3\n\
+             5,simple,D,D,1,{huge},\n",
+            max = Decimal::MAX,
+            huge = "9".repeat(200),
+        ),
+    )
+    .unwrap();
+    let csv = CsvConnector::new(CsvConfig::source(&path));
+    let catalog = csv.catalog().await.unwrap();
+    let ids: Vec<&str> = catalog
+        .products
+        .iter()
+        .map(|r| r.external_id.as_str())
+        .collect();
+    assert_eq!(ids, ["1"]);
+    assert_eq!(
+        catalog.product(&ExternalId::new("1")).unwrap().weight_grams,
+        dec("907.18474")
+    );
+    let problems: BTreeMap<&str, (&str, u64)> = catalog
+        .problems
+        .iter()
+        .map(|p| (p.external_id.as_str(), (p.column.as_str(), p.line)))
+        .collect();
+    assert_eq!(
+        problems,
+        BTreeMap::from([
+            ("2", ("Weight (lbs)", 3)),
+            ("3", ("Weight (lbs)", 5)),
+            ("5", ("Weight (lbs)", 6)),
+        ])
+    );
+    let message = catalog
+        .problem(&ExternalId::new("2"))
+        .unwrap()
+        .message
+        .clone();
+    assert!(message.contains("too large a weight"), "{message}");
+    let (served, err) = scan_all(&csv, ScanScope::Full).await.unwrap_err();
+    assert_eq!(served, ["1"]);
+    assert!(
+        err.to_string().contains("line 3, column `Weight (lbs)`"),
+        "{err}"
+    );
+}
+
+/// A file over `max_file_bytes` is refused with an error saying so, for scans, fetches and
+/// writes alike; a write that would make the file too large leaves it as it was.
+#[tokio::test]
+async fn an_oversized_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("feed.csv");
+    std::fs::write(&path, shopify_csv(100)).unwrap();
+    let size = std::fs::metadata(&path).unwrap().len();
+    let mut config = CsvConfig::source(&path);
+    config.max_file_bytes = size - 1;
+    let csv = CsvConnector::new(config.clone());
+    let err = csv
+        .scan_page(ScanKind::Products, &ScanScope::Full, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ConnectorError::Fatal { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!(
+            "feed.csv is {size} bytes, more than the {} bytes",
+            size - 1
+        )) && message.contains("`max_file_bytes`"),
+        "{message}"
+    );
+    assert!(
+        csv.fetch_one(ScanKind::Products, &ExternalId::new("p1"))
+            .await
+            .is_err()
+    );
+    config.max_file_bytes = size;
+    let csv = CsvConnector::new(config);
+    assert_eq!(scan_all(&csv, ScanScope::Full).await.unwrap().len(), 100);
+
+    // A target is not written past the limit.
+    let (_, target_path) = target(dir.path());
+    let mut config = CsvConfig::target(&target_path);
+    config.max_file_bytes = 1_000;
+    let small = CsvConnector::new(config);
+    let mut big = shirt();
+    big.description = "x".repeat(2_000);
+    let err = small
+        .apply_writes(&[write("c", WriteOp::CreateProduct { product: big })])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("`max_file_bytes`"), "{err}");
+    assert!(!target_path.exists(), "nothing was written");
+}
+
+/// A header of a million columns (a file split on the wrong delimiter, a binary) is refused
+/// before any row is read, and a wide header over many short rows costs memory by what the
+/// rows hold, not rows × columns.
+#[tokio::test]
+async fn a_million_column_header_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wide.csv");
+    let mut text = String::from("Handle,Title");
+    text.push_str(&",x".repeat(1_000_000));
+    text.push_str("\na,A\n");
+    std::fs::write(&path, text).unwrap();
+    let csv = CsvConnector::new(CsvConfig::source(&path));
+    let err = csv
+        .scan_page(ScanKind::Products, &ScanScope::Full, None)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "wide.csv line 1: the header has 1000002 columns; a product export has at most 10000"
+        ),
+        "{err}"
+    );
+
+    let mut text = String::from("Handle,Title");
+    for n in 0..9_000 {
+        text.push_str(&format!(",Extra {n}"));
+    }
+    text.push('\n');
+    for i in 0..20_000 {
+        text.push_str(&format!("p{i},P\n"));
+    }
+    std::fs::write(&path, text).unwrap();
+    assert_eq!(scan_all(&csv, ScanScope::Full).await.unwrap().len(), 20_000);
+}
+
 #[test]
 fn the_registry_builds_it_from_settings() {
     let registry = ConnectorRegistry::new().with(Arc::new(CsvFactory));
@@ -647,5 +903,7 @@ fn the_registry_builds_it_from_settings() {
         build(json!({"path": "/tmp/x.csv", "mode": "target", "layout": "woocommerce"})).is_err()
     );
     assert!(build(json!({"path": "/tmp/x.csv", "page_size": 0})).is_err());
+    assert!(build(json!({"path": "/tmp/x.csv", "max_file_bytes": 0})).is_err());
+    assert!(build(json!({"path": "/tmp/x.csv", "max_file_bytes": 1_000_000})).is_ok());
     assert!(build(json!({"path": "/tmp/x.csv", "mode": "sideways"})).is_err());
 }

@@ -24,7 +24,7 @@
 //!   cannot; see [`super::writer`].
 //! - prices are in the connection's currency; per-market price columns are not read.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use tidemark_core::hash::image_hash_url;
 use tidemark_core::{
@@ -33,8 +33,8 @@ use tidemark_core::{
 };
 
 use super::{
-    Catalog, CellError, Layout, Row, Table, image_external_id, integer, non_negative, opt,
-    split_list, variant_external_id,
+    Catalog, CellError, Layout, MAX_ROWS_PER_PRODUCT, Row, Table, image_external_id, integer,
+    non_negative, opt, split_list, variant_external_id,
 };
 use crate::error::RecordIssue;
 
@@ -117,6 +117,18 @@ fn product(
             message: "no rows".to_owned(),
         });
     };
+    if rows.len() > MAX_ROWS_PER_PRODUCT {
+        return Err(CellError::new(
+            first,
+            "Handle",
+            id.as_str(),
+            format!(
+                "the product spans {} rows; at most {MAX_ROWS_PER_PRODUCT} are read (one per \
+                 variant or image)",
+                rows.len()
+            ),
+        ));
+    }
     let cell = |column: &str| table.cell(first, column);
     let option_names: [&str; 3] = [
         cell("Option1 Name"),
@@ -141,9 +153,9 @@ fn product(
     }
     // Listed positions first (stable for ties), rows without a position after, in row order.
     listed.sort_by_key(|(position, at, ..)| (position.is_none(), *position, *at));
-    let mut images: Vec<Image> = Vec::new();
+    let mut images = Images::default();
     for (_, _, src, alt) in listed {
-        push_image(&mut images, id, &src, alt);
+        images.push(id, &src, alt);
     }
 
     let mut variants = Vec::new();
@@ -191,7 +203,7 @@ fn product(
         }
         let image_hashes = match table.cell(row, "Variant Image") {
             "" => Vec::new(),
-            src => vec![push_image(&mut images, id, src, None)],
+            src => vec![images.push(id, src, None)],
         };
         let mut variant = Variant {
             external_id: None,
@@ -207,6 +219,7 @@ fn product(
         variant.external_id = Some(variant_external_id(id, &variant));
         variants.push(variant);
     }
+    let mut images = images.list;
     for (position, image) in (0u32..).zip(images.iter_mut()) {
         image.position = position;
     }
@@ -241,25 +254,30 @@ fn product(
     })
 }
 
-/// Adds `src` to `images` unless it is there already; its content hash either way.
-fn push_image(
-    images: &mut Vec<Image>,
-    product: &ExternalId,
-    src: &str,
-    alt: Option<String>,
-) -> ContentHash {
-    let hash = image_hash_url(src);
-    if !images.iter().any(|image| image.content_hash == hash) {
-        images.push(Image {
-            external_id: Some(image_external_id(product, src)),
-            src: src.trim().to_owned(),
-            content_hash: hash,
-            hash_source: ImageHashSource::Url,
-            position: u32::try_from(images.len()).unwrap_or(u32::MAX),
-            alt,
-        });
+/// A product's images in order, each once (by content hash, looked up in a set: a product of
+/// many rows must not cost rows × images comparisons).
+#[derive(Default)]
+struct Images {
+    list: Vec<Image>,
+    seen: HashSet<ContentHash>,
+}
+
+impl Images {
+    /// Adds `src` unless it is there already; its content hash either way.
+    fn push(&mut self, product: &ExternalId, src: &str, alt: Option<String>) -> ContentHash {
+        let hash = image_hash_url(src);
+        if self.seen.insert(hash) {
+            self.list.push(Image {
+                external_id: Some(image_external_id(product, src)),
+                src: src.trim().to_owned(),
+                content_hash: hash,
+                hash_source: ImageHashSource::Url,
+                position: u32::try_from(self.list.len()).unwrap_or(u32::MAX),
+                alt,
+            });
+        }
+        hash
     }
-    hash
 }
 
 fn status(table: &Table, row: &Row, layout: Layout) -> Result<ProductStatus, CellError> {

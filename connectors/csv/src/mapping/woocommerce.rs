@@ -21,19 +21,19 @@
 //!   variation axes, others are attributes; on other products every attribute is an
 //!   attribute (`name` → `value(s)` as written).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 use rust_decimal::Decimal;
 use tidemark_core::hash::image_hash_url;
 use tidemark_core::{
-    Currency, ExternalId, ExternalRecord, Image, ImageHashSource, Product, ProductStatus,
-    RecordContent, Sku, Variant,
+    ContentHash, Currency, ExternalId, ExternalRecord, Image, ImageHashSource, Product,
+    ProductStatus, RecordContent, Sku, Variant,
 };
 
 use super::{
-    Catalog, CellError, Layout, Row, Table, image_external_id, integer, non_negative, opt,
-    split_list,
+    Catalog, CellError, Layout, MAX_ROWS_PER_PRODUCT, Row, Table, image_external_id, integer,
+    non_negative, opt, split_list,
 };
 use crate::error::{CsvError, RecordIssue};
 
@@ -65,6 +65,8 @@ struct Parsed {
     attributes: Vec<(String, String)>,
     /// Attribute names the product's variation rows name, with a value or "any".
     axes: BTreeSet<String>,
+    /// Content hashes of `product.images`, so variations add theirs without a search.
+    image_hashes: HashSet<ContentHash>,
     kind: Kind,
     /// The row's own SKU and `ID`, to resolve `Parent`.
     sku: String,
@@ -73,9 +75,17 @@ struct Parsed {
 
 pub fn read(table: &Table, path: &Path, currency: Currency) -> Result<Catalog, CsvError> {
     let weight = weight_column(table, path)?;
-    let attribute_count = (1..)
-        .take_while(|n| table.has(&format!("Attribute {n} name")))
-        .count();
+    // The `Attribute N name` / `value(s)` column names, made once (not per row).
+    let attribute_columns: Vec<(String, String)> = (1..)
+        .map(|n| {
+            (
+                format!("Attribute {n} name"),
+                format!("Attribute {n} value(s)"),
+            )
+        })
+        .take_while(|(name, _)| table.has(name))
+        .collect();
+    let attribute_columns = attribute_columns.as_slice();
 
     let mut problems: Vec<RecordIssue> = Vec::new();
     let mut parents: Vec<Parsed> = Vec::new();
@@ -100,7 +110,7 @@ pub fn read(table: &Table, path: &Path, currency: Currency) -> Result<Catalog, C
             kind,
             &id,
             weight.as_ref(),
-            attribute_count,
+            attribute_columns,
             currency,
         ) {
             Ok(parsed) => parents.push(parsed),
@@ -142,6 +152,19 @@ pub fn read(table: &Table, path: &Path, currency: Currency) -> Result<Catalog, C
             continue;
         }
         let parent = &mut parents[at];
+        if parent.product.variants.len() >= MAX_ROWS_PER_PRODUCT {
+            broken.insert(
+                at,
+                CellError::new(
+                    row,
+                    "Parent",
+                    parent_ref,
+                    format!("the product has more than {MAX_ROWS_PER_PRODUCT} variations"),
+                )
+                .into_issue(parent.id.clone()),
+            );
+            continue;
+        }
         if parent.kind != Kind::Variable {
             broken.insert(
                 at,
@@ -155,7 +178,7 @@ pub fn read(table: &Table, path: &Path, currency: Currency) -> Result<Catalog, C
             );
             continue;
         }
-        match variation(table, row, parent, weight.as_ref(), attribute_count) {
+        match variation(table, row, parent, weight.as_ref(), attribute_columns) {
             Ok(variant) => parent.product.variants.push(variant),
             // The product would be read without this variant: skip it whole instead.
             Err(e) => {
@@ -261,7 +284,20 @@ fn weight(
     let Some((name, factor)) = column else {
         return Ok(None);
     };
-    Ok(non_negative(table, row, name)?.map(|w| w * factor))
+    let Some(value) = non_negative(table, row, name)? else {
+        return Ok(None);
+    };
+    // `Decimal`'s `*` panics on overflow: an absurd weight is the record's problem, not a
+    // crash of the daemon.
+    value.checked_mul(*factor).map(Some).ok_or_else(|| {
+        let text = table.cell(row, name);
+        CellError::new(
+            row,
+            name,
+            text,
+            format!("{text:?} is too large a weight to convert to grams"),
+        )
+    })
 }
 
 /// (price, compare-at) from `Sale price` and `Regular price`.
@@ -274,11 +310,12 @@ fn prices(table: &Table, row: &Row) -> Result<(Option<Decimal>, Option<Decimal>)
     })
 }
 
-fn images(table: &Table, row: &Row, id: &ExternalId) -> Vec<Image> {
+fn images(table: &Table, row: &Row, id: &ExternalId) -> (Vec<Image>, HashSet<ContentHash>) {
     let mut images: Vec<Image> = Vec::new();
+    let mut seen = HashSet::new();
     for src in split_list(table.cell(row, "Images"), true) {
         let hash = image_hash_url(&src);
-        if images.iter().any(|i| i.content_hash == hash) {
+        if !seen.insert(hash) {
             continue;
         }
         images.push(Image {
@@ -290,21 +327,15 @@ fn images(table: &Table, row: &Row, id: &ExternalId) -> Vec<Image> {
             src,
         });
     }
-    images
+    (images, seen)
 }
 
-fn attributes(table: &Table, row: &Row, count: usize) -> Vec<(String, String)> {
-    (1..=count)
-        .filter_map(|n| {
-            let name = table.cell(row, &format!("Attribute {n} name"));
-            (!name.is_empty()).then(|| {
-                (
-                    name.to_owned(),
-                    table
-                        .cell(row, &format!("Attribute {n} value(s)"))
-                        .to_owned(),
-                )
-            })
+fn attributes(table: &Table, row: &Row, columns: &[(String, String)]) -> Vec<(String, String)> {
+    columns
+        .iter()
+        .filter_map(|(name_column, value_column)| {
+            let name = table.cell(row, name_column);
+            (!name.is_empty()).then(|| (name.to_owned(), table.cell(row, value_column).to_owned()))
         })
         .collect()
 }
@@ -315,7 +346,7 @@ fn parent(
     kind: Kind,
     id: &ExternalId,
     weight_column: Option<&(String, Decimal)>,
-    attribute_count: usize,
+    attribute_columns: &[(String, String)],
     currency: Currency,
 ) -> Result<Parsed, CellError> {
     let cell = |column: &str| table.cell(row, column);
@@ -337,7 +368,7 @@ fn parent(
     let (price, compare_at_price) = prices(table, row)?;
     let stock = integer(table, row, "Stock")?;
     let sku = opt(cell("SKU")).map(Sku);
-    let attributes = attributes(table, row, attribute_count);
+    let attributes = attributes(table, row, attribute_columns);
     let variants = match kind {
         Kind::Simple | Kind::External => vec![Variant {
             external_id: Some(id.clone()),
@@ -352,6 +383,7 @@ fn parent(
         }],
         _ => Vec::new(),
     };
+    let (images, image_hashes) = images(table, row, id);
     let product = Product {
         sku,
         title: cell("Name").to_owned(),
@@ -369,7 +401,7 @@ fn parent(
             attributes.iter().cloned().collect()
         },
         currency,
-        images: images(table, row, id),
+        images,
         variants,
     };
     Ok(Parsed {
@@ -377,6 +409,7 @@ fn parent(
         product,
         attributes,
         axes: BTreeSet::new(),
+        image_hashes,
         kind,
         sku: cell("SKU").to_owned(),
         wc_id: cell("ID").to_owned(),
@@ -388,11 +421,11 @@ fn variation(
     row: &Row,
     parent: &mut Parsed,
     weight_column: Option<&(String, Decimal)>,
-    attribute_count: usize,
+    attribute_columns: &[(String, String)],
 ) -> Result<Variant, CellError> {
     let (price, compare_at_price) = prices(table, row)?;
     let mut options = BTreeMap::new();
-    for (name, value) in attributes(table, row, attribute_count) {
+    for (name, value) in attributes(table, row, attribute_columns) {
         parent.axes.insert(name.clone());
         if !value.is_empty() {
             options.insert(name, value);
@@ -405,7 +438,7 @@ fn variation(
     {
         let hash = image_hash_url(&src);
         let images = &mut parent.product.images;
-        if !images.iter().any(|i| i.content_hash == hash) {
+        if parent.image_hashes.insert(hash) {
             images.push(Image {
                 external_id: Some(image_external_id(&parent.id, &src)),
                 content_hash: hash,
