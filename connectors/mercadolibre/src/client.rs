@@ -112,6 +112,41 @@ struct MissedFeeds {
     paging: Option<Paging>,
 }
 
+/// `GET /items/{id}/description`: MercadoLibre keeps the description apart from the item.
+#[derive(Debug, Deserialize)]
+struct MlDescription {
+    #[serde(default)]
+    plain_text: Option<String>,
+}
+
+/// Description reads in flight at once during a scan (each still waits for the pacer).
+pub const DESCRIPTION_CONCURRENCY: usize = 4;
+
+/// Runs `futures` concurrently and returns their outputs in order.
+async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    use std::task::Poll;
+    let mut futures: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(value) => *output = Some(value),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
+
 /// Notifications per `/missed_feeds` page (MercadoLibre's default).
 pub const MISSED_FEEDS_LIMIT: usize = 10;
 
@@ -360,10 +395,12 @@ impl MercadoLibre {
             .await?;
         let search: ItemSearch = decode(&answer)?;
         let count = search.results.len();
-        let mut records = self.multiget(&search.results).await?;
-        let before = records.len();
-        records.retain(|r| r.updated_at.is_none_or(|at| at >= since));
-        let reached_older = records.len() < before;
+        let mut items = self.multiget_items(&search.results).await?;
+        let before = items.len();
+        // Older items are dropped before their descriptions are read.
+        items.retain(|i| mapping::item_updated_at(i).is_none_or(|at| at >= since));
+        let reached_older = items.len() < before;
+        let records = self.described(items).await?;
         let total = search.paging.and_then(|p| p.total);
         let seen = offset + count;
         let next = if reached_older || count < SCAN_LIMIT || total.is_some_and(|t| seen as u64 >= t)
@@ -380,7 +417,13 @@ impl MercadoLibre {
     /// Items by id, twenty per request, in the order asked; ids the platform no longer knows
     /// are left out.
     pub async fn multiget(&self, ids: &[String]) -> Result<Vec<ExternalRecord>, ConnectorError> {
-        let mut records = Vec::with_capacity(ids.len());
+        let items = self.multiget_items(ids).await?;
+        self.described(items).await
+    }
+
+    /// Items by id without their descriptions.
+    async fn multiget_items(&self, ids: &[String]) -> Result<Vec<MlItem>, ConnectorError> {
+        let mut items = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(MULTIGET_LIMIT) {
             let joined = chunk.join(",");
             let answer = self
@@ -395,7 +438,7 @@ impl MercadoLibre {
                                 "mercadolibre multiget element is not an item: {e}"
                             ))
                         })?;
-                        records.push(mapping::item_to_record(&item)?);
+                        items.push(item);
                     }
                     404 => {}
                     code => {
@@ -407,15 +450,86 @@ impl MercadoLibre {
                 }
             }
         }
-        Ok(records)
+        Ok(items)
     }
 
+    /// `items` as records, each with its description read.
+    async fn described(
+        &self,
+        mut items: Vec<MlItem>,
+    ) -> Result<Vec<ExternalRecord>, ConnectorError> {
+        // Descriptions are one request per item (there is no multiget for them): a few in
+        // flight at once, each paced by the client.
+        for chunk in items.chunks_mut(DESCRIPTION_CONCURRENCY) {
+            let ids: Vec<String> = chunk
+                .iter()
+                .map(|item| item.id.clone().unwrap_or_default())
+                .collect();
+            let texts = join_all(ids.iter().map(|id| self.description(id)).collect()).await;
+            for (item, text) in chunk.iter_mut().zip(texts) {
+                item.description = Some(text?);
+            }
+        }
+        items.iter().map(mapping::item_to_record).collect()
+    }
+
+    /// An item with its description.
     async fn get_item(&self, id: &str) -> Result<Option<MlItem>, ConnectorError> {
         let path = format!("items/{id}");
-        match self.call(|| ApiRequest::get(path.as_str())).await {
-            Ok(answer) => decode(&answer).map(Some),
-            Err(ConnectorError::NotFound { .. }) => Ok(None),
+        let mut item: MlItem = match self.call(|| ApiRequest::get(path.as_str())).await {
+            Ok(answer) => decode(&answer)?,
+            Err(ConnectorError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        item.description = Some(self.description(id).await?);
+        Ok(Some(item))
+    }
+
+    /// `GET /items/{id}/description` → its `plain_text`; an item without one (404) has "".
+    async fn description(&self, id: &str) -> Result<String, ConnectorError> {
+        if id.is_empty() {
+            return Err(ConnectorError::fatal("mercadolibre item without an id"));
+        }
+        let path = format!("items/{id}/description");
+        match self
+            .call(|| ApiRequest::get(path.as_str()).context("item description"))
+            .await
+        {
+            Ok(answer) => Ok(decode::<MlDescription>(&answer)?
+                .plain_text
+                .unwrap_or_default()),
+            Err(ConnectorError::NotFound { .. }) => Ok(String::new()),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Writes an item's description: `POST` for a new item, `PUT` for an existing one (a `PUT`
+    /// answered 404, an item that never had a description, is repeated as a `POST`). Setting
+    /// the same text twice changes nothing, so both are idempotent.
+    async fn write_description(
+        &self,
+        id: &str,
+        text: &str,
+        new_item: bool,
+    ) -> Result<(), ConnectorError> {
+        let path = format!("items/{id}/description");
+        let body = json!({ "plain_text": text });
+        let (path, body) = (path.as_str(), &body);
+        let send = |method: http::Method| {
+            self.call(move || {
+                let bare = || ApiRequest::new(method.clone(), path, Idempotency::Idempotent);
+                bare()
+                    .json(body)
+                    .unwrap_or_else(|_| bare())
+                    .context("write item description")
+            })
+        };
+        if new_item {
+            return send(http::Method::POST).await.map(|_| ());
+        }
+        match send(http::Method::PUT).await {
+            Err(ConnectorError::NotFound { .. }) => send(http::Method::POST).await.map(|_| ()),
+            other => other.map(|_| ()),
         }
     }
 
@@ -583,7 +697,21 @@ impl MercadoLibre {
                     .context("create item")
             })
             .await?;
-        let item: MlItem = decode(&answer)?;
+        let mut item: MlItem = decode(&answer)?;
+        let id = item.id.clone().ok_or_else(|| {
+            ConnectorError::maybe_applied("mercadolibre created an item without an id")
+        })?;
+        if !product.description.is_empty()
+            && let Err(e) = self
+                .write_description(&id, &product.description, true)
+                .await
+        {
+            // The item exists: a repeated create finds it by SKU and writes the description.
+            return Err(ConnectorError::maybe_applied(format!(
+                "mercadolibre item {id} was created but its description was not written: {e}"
+            )));
+        }
+        item.description = Some(product.description.clone());
         let item = self.link_variation_pictures(product, item).await?;
         Ok(Confirmed {
             record: mapping::item_to_record(&item)?,
@@ -651,7 +779,9 @@ impl MercadoLibre {
                     .context("link variation pictures")
             })
             .await?;
-        decode(&answer)
+        let mut linked: MlItem = decode(&answer)?;
+        linked.description = item.description;
+        Ok(linked)
     }
 
     async fn update(
@@ -739,6 +869,14 @@ impl MercadoLibre {
                 )),
             );
         }
+        let mut current = current;
+        if fields.contains(&Field::Description)
+            && current.description.as_deref() != Some(product.description.as_str())
+        {
+            self.write_description(external_id.as_str(), &product.description, false)
+                .await?;
+            current.description = Some(product.description.clone());
+        }
         if body.is_empty() {
             return Ok(Confirmed {
                 record: mapping::item_to_record(&current)?,
@@ -760,7 +898,8 @@ impl MercadoLibre {
                     .context("update item")
             })
             .await?;
-        let item: MlItem = decode(&answer)?;
+        let mut item: MlItem = decode(&answer)?;
+        item.description = current.description;
         Ok(Confirmed {
             record: mapping::item_to_record(&item)?,
             adopted: false,
@@ -824,7 +963,8 @@ impl MercadoLibre {
                     .context("remove a picture")
             })
             .await?;
-        let item: MlItem = decode(&answer)?;
+        let mut item: MlItem = decode(&answer)?;
+        item.description = current.description;
         Ok(Confirmed {
             record: mapping::item_to_record(&item)?,
             adopted: false,

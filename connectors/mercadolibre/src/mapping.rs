@@ -161,6 +161,11 @@ pub struct MlItem {
     pub pictures: Vec<MlPicture>,
     #[serde(default)]
     pub variations: Vec<MlVariation>,
+    /// The `plain_text` of `GET /items/{id}/description`, which the item itself does not carry;
+    /// the client fills it in before the item becomes a record (`None`: not read, which
+    /// [`item_to_record`] refuses rather than report an empty description).
+    #[serde(skip)]
+    pub description: Option<String>,
 }
 
 fn attribute<'a>(list: &'a [MlAttribute], id: &str) -> Option<&'a str> {
@@ -305,7 +310,7 @@ pub fn item_to_product(item: &MlItem) -> Result<Product, ConnectorError> {
     Ok(Product {
         sku: item_sku,
         title: item.title.clone(),
-        description: String::new(),
+        description: item.description.clone().unwrap_or_default(),
         brand: attribute(&item.attributes, "BRAND").map(str::to_owned),
         vendor: None,
         category: item.category_id.clone(),
@@ -320,11 +325,23 @@ pub fn item_to_product(item: &MlItem) -> Result<Product, ConnectorError> {
     })
 }
 
+/// An item's `last_updated`, when readable.
+pub fn item_updated_at(item: &MlItem) -> Option<Timestamp> {
+    parse_time(item.last_updated.as_deref())
+}
+
 pub fn item_to_record(item: &MlItem) -> Result<ExternalRecord, ConnectorError> {
     let id = item
         .id
         .clone()
         .ok_or_else(|| ConnectorError::fatal("mercadolibre item without an id"))?;
+    if item.description.is_none() {
+        // An empty description here would read as "the description was cleared" and spread
+        // to every channel: a bug in the caller, never a platform answer.
+        return Err(ConnectorError::fatal(format!(
+            "mercadolibre item {id} was mapped before its description was read"
+        )));
+    }
     Ok(ExternalRecord {
         external_id: ExternalId(id),
         updated_at: parse_time(item.last_updated.as_deref()),

@@ -17,7 +17,10 @@ fn post_item_success_reads_as_a_product() {
     let Some(text) = shared("post_item_success.json") else {
         return;
     };
-    let item = parse_item(&text).unwrap();
+    let mut item = parse_item(&text).unwrap();
+    // The description is a separate resource: an item not yet described is not a record.
+    assert!(mapping::item_to_record(&item).is_err());
+    item.description = Some("Texto".into());
     let record = mapping::item_to_record(&item).unwrap();
     assert_eq!(record.external_id.as_str(), "MLA600190449");
     assert_eq!(

@@ -111,7 +111,13 @@ fn product(r: &ExternalRecord) -> &Product {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_scan_of_5000_items_returns_each_once_with_variations_and_pictures() {
-    let s = setup(fast(5_000, 0), FaultConfig::none(), 200.0).await;
+    // One description read per item: a faster bucket keeps the test short.
+    let config = MlConfig {
+        rate_per_second: Some(2_000.0),
+        rate_burst: 50,
+        ..fast(5_000, 0)
+    };
+    let s = setup(config, FaultConfig::none(), 1_000.0).await;
     let records = scan_all(&s.ml, ScanKind::Products, ScanScope::Full).await;
     let ids: Vec<String> = records.iter().map(|r| r.external_id.0.clone()).collect();
     let unique: BTreeSet<&String> = ids.iter().collect();
@@ -759,8 +765,12 @@ async fn a_window_scan_walks_newest_first_and_stops_at_since() {
     assert_eq!(found_ids, edited);
     assert_eq!(found.len(), edited.len());
     assert!(found.iter().all(|r| r.updated_at.unwrap() >= since));
-    // One search page and its multigets, not the 300-item catalogue.
-    assert!(requests <= 1 + 100 / 20, "{requests} requests");
+    // One search page, its multigets and the descriptions of the items found, not the
+    // 300-item catalogue.
+    assert!(
+        requests <= (1 + 100 / 20 + edited.len()) as u64,
+        "{requests} requests"
+    );
 }
 
 #[tokio::test]
@@ -841,4 +851,85 @@ async fn tracking_added_elsewhere_reaches_a_seller_shipped_order() {
         }
         other => panic!("{other}"),
     }
+}
+
+#[tokio::test]
+async fn descriptions_are_read_by_scans_and_fetches_and_written_by_creates_and_updates() {
+    let s = setup(fast(3, 0), FaultConfig::none(), 200.0).await;
+    // Seeded items carry their sample product's description.
+    let records = scan_all(&s.ml, ScanKind::Products, ScanScope::Full).await;
+    assert_eq!(records.len(), 3);
+    for (n, r) in records.iter().enumerate() {
+        let want = sample::product(n as u64 + 1).description;
+        assert!(!want.is_empty());
+        assert_eq!(product(r).description, want, "scan of {}", r.external_id);
+    }
+    let id = records[0].external_id.clone();
+    let fetched =
+        s.ml.fetch_one(ScanKind::Products, &id)
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(
+        product(&fetched).description,
+        product(&records[0]).description
+    );
+
+    // An update of another field keeps the description, in the answer and on the platform.
+    let mut p = product(&fetched).clone();
+    p.title = "Only the title".into();
+    let confirmed = write(
+        &s.ml,
+        WriteOp::UpdateProduct {
+            external_id: id.clone(),
+            product: p.clone(),
+            fields: [Field::Title].into_iter().collect(),
+            stock: vec![],
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(product(&confirmed.record).description, p.description);
+
+    // A description update lands.
+    p.description = "Texto nuevo, sin HTML.".into();
+    let confirmed = write(
+        &s.ml,
+        WriteOp::UpdateProduct {
+            external_id: id.clone(),
+            product: p.clone(),
+            fields: [Field::Description].into_iter().collect(),
+            stock: vec![],
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        product(&confirmed.record).description,
+        "Texto nuevo, sin HTML."
+    );
+    let after =
+        s.ml.fetch_one(ScanKind::Products, &id)
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(product(&after).description, "Texto nuevo, sin HTML.");
+
+    // A create writes the description.
+    let new = sample::product(7_777);
+    let created = write(
+        &s.ml,
+        WriteOp::CreateProduct {
+            product: new.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(product(&created.record).description, new.description);
+    let read =
+        s.ml.fetch_one(ScanKind::Products, &created.record.external_id)
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(product(&read).description, new.description);
 }

@@ -403,3 +403,45 @@ async fn search_sorts_by_last_updated_desc_on_request() {
     let (_, body) = get(&c, &running, "/users/207035636/items/search?limit=2").await;
     assert_eq!(body["results"][0], ids[0].as_str());
 }
+
+#[tokio::test]
+async fn descriptions_are_served_and_written_by_put_and_post() {
+    let (sim, running, c) = start(fast(2)).await;
+    let id = sim.item_ids()[0].clone();
+    let (status, body) = get(&c, &running, &format!("/items/{id}/description")).await;
+    assert_eq!(status, 200);
+    let seeded = tidemark_core::sample::product(1).description;
+    assert_eq!(body["plain_text"], json!(seeded));
+
+    let before = sim.item_json(&running.base_url, &id).unwrap()["last_updated"].clone();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let (status, body) = put(
+        &c,
+        &running,
+        &format!("/items/{id}/description"),
+        json!({"plain_text": "uno"}),
+    )
+    .await;
+    assert_eq!((status, body["plain_text"].clone()), (200, json!("uno")));
+    let after = sim.item_json(&running.base_url, &id).unwrap()["last_updated"].clone();
+    assert_ne!(before, after, "a description write bumps last_updated");
+
+    let r = c
+        .post(format!("{}/items/{id}/description", running.base_url))
+        .bearer_auth(TOKEN)
+        .json(&json!({"plain_text": "dos"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let (_, body) = get(&c, &running, &format!("/items/{id}/description")).await;
+    assert_eq!(body["plain_text"], json!("dos"));
+
+    let (status, body) = put(&c, &running, &format!("/items/{id}/description"), json!({})).await;
+    assert_eq!(
+        (status, body["error"].clone()),
+        (400, json!("validation_error"))
+    );
+    let (status, _) = get(&c, &running, "/items/MLA1/description").await;
+    assert_eq!(status, 404);
+}

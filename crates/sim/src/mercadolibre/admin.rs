@@ -33,6 +33,8 @@ pub struct ItemEdit {
     pub remove_picture: Option<String>,
     /// `active`, `paused` or `closed`.
     pub status: Option<String>,
+    /// The description's new `plain_text`.
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -87,7 +89,9 @@ impl MlSim {
     /// Applies a seller edit and bumps `last_updated`. `Err` says why it could not.
     pub fn edit_item(&self, id: &str, edit: &ItemEdit) -> Result<(), String> {
         {
+            let lag = self.harness.faults.index_lag();
             let mut market = self.lock();
+            market.before_write(id, lag);
             let new_picture = edit
                 .add_picture
                 .then(|| market.new_picture(seed_for_new_picture(now_millis())));
@@ -144,6 +148,9 @@ impl MlSim {
             }
             if let Some(status) = &edit.status {
                 item.status = status.clone();
+            }
+            if let Some(description) = &edit.description {
+                item.description = description.clone();
             }
             item.sync_quantity();
             item.last_updated = now_millis().max(item.last_updated + 1);

@@ -402,6 +402,9 @@ async fn get_description(
     }
 }
 
+/// `PUT` or `POST /items/{id}/description` `{"plain_text": …}`: both set the text (the
+/// simulator does not distinguish a first description from a later one), bump the item's
+/// `last_updated` and send an `items` notification.
 async fn put_description(
     State(sim): State<MlSim>,
     headers: HeaderMap,
@@ -409,18 +412,33 @@ async fn put_description(
     body: Bytes,
 ) -> Response {
     guard!(sim, headers);
-    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return ml_error(StatusCode::BAD_REQUEST, "bad_request", "body is not JSON");
+    let body = match body_object(&body) {
+        Ok(b) => b,
+        Err(answer) => return answer,
     };
-    let text = body["plain_text"].as_str().unwrap_or("").to_owned();
-    let mut market = sim.lock();
-    match market.items.get_mut(&id) {
-        Some(item) => {
-            item.description = text.clone();
-            Json(json!({"text": "", "plain_text": text})).into_response()
+    let Some(text) = body.get("plain_text").and_then(Value::as_str) else {
+        return validation_error(
+            "item.description.plain_text.missing",
+            "description.plain_text",
+            "plain_text is required and must be text",
+        );
+    };
+    let text = text.to_owned();
+    let lag = sim.harness.faults.index_lag();
+    {
+        let mut market = sim.lock();
+        if !market.items.contains_key(&id) {
+            return not_found_item(&id);
         }
-        None => not_found_item(&id),
+        market.before_write(&id, lag);
+        let Some(item) = market.items.get_mut(&id) else {
+            return not_found_item(&id);
+        };
+        item.description = text.clone();
+        item.last_updated = now_millis().max(item.last_updated + 1);
     }
+    notify::send(&sim, "items", &format!("/items/{id}"));
+    Json(json!({"text": "", "plain_text": text})).into_response()
 }
 
 /// A JSON number or numeric string as a decimal (the SDK examples send `"350"`).

@@ -230,6 +230,31 @@ pub struct Market {
     /// Topics switched off because the receiver answered too slowly; nothing is sent on
     /// them until the seller subscribes again (`set_notification_url`).
     pub disabled_topics: std::collections::BTreeSet<String>,
+    /// Search index lag (`FaultConfig::index_lag_ms`): for an item written less than the lag
+    /// ago, what searches still see of it — its state before the write(s), `None` for an item
+    /// not yet indexed (created within the lag) — and when the index catches up.
+    pub index_behind: HashMap<String, (Instant, Option<Indexed>)>,
+    /// Search answers short pages: `(page_number, size)` makes scan page `page_number`
+    /// (0-based) of every scroll hold only `size` ids, the rest following on later pages.
+    pub short_scan_page: Option<(usize, usize)>,
+}
+
+/// What the search index knows of an item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Indexed {
+    pub skus: Vec<String>,
+    pub status: String,
+    pub last_updated: Millis,
+}
+
+impl Indexed {
+    pub fn of(item: &Item) -> Self {
+        Self {
+            skus: item.skus().map(str::to_owned).collect(),
+            status: item.status.clone(),
+            last_updated: item.last_updated,
+        }
+    }
 }
 
 pub fn now_millis() -> Millis {
@@ -316,6 +341,34 @@ impl Market {
             notification_url: config.notification_url.clone(),
             notification_counter: 0,
             disabled_topics: std::collections::BTreeSet::new(),
+            index_behind: HashMap::new(),
+            short_scan_page: None,
+        }
+    }
+
+    /// Call before writing item `id` (or creating it): with a lag, searches keep seeing the
+    /// item as it was until `lag` after this write. A write within the lag of an earlier one
+    /// keeps the older state and pushes the catch-up back.
+    pub fn before_write(&mut self, id: &str, lag: Duration) {
+        if lag.is_zero() {
+            return;
+        }
+        let now = Instant::now();
+        let before = self.items.get(id).map(Indexed::of);
+        let until = now + lag;
+        match self.index_behind.get_mut(id) {
+            Some((at, _)) if *at > now => *at = until,
+            _ => {
+                self.index_behind.insert(id.to_owned(), (until, before));
+            }
+        }
+    }
+
+    /// What searches see of `item` now.
+    pub fn indexed(&self, item: &Item) -> Option<Indexed> {
+        match self.index_behind.get(&item.id) {
+            Some((until, before)) if *until > Instant::now() => before.clone(),
+            _ => Some(Indexed::of(item)),
         }
     }
 
@@ -408,7 +461,7 @@ impl Market {
             brand: p.brand.clone(),
             pictures,
             variations,
-            description: String::new(),
+            description: p.description.clone(),
             date_created: stamp,
             last_updated: stamp,
         };
