@@ -291,16 +291,22 @@ impl WooCommerce {
         }
     }
 
-    /// Creates a product; a duplicate-SKU answer, or a create that may have applied and is
-    /// found by SKU, adopts the existing product (which is then updated to `product`).
+    /// Creates a product. The parent is sent with a SKU whenever the product has one anywhere
+    /// ([`mapping::parent_sku`]), so a repeat of a create that may have applied is refused by
+    /// WooCommerce's unique-SKU rule and the existing product adopted (and updated to
+    /// `product`), never duplicated. A product without any SKU is posted once: when that post
+    /// may have applied, the `maybe_applied` error goes back to the caller instead of a repeat.
+    ///
+    /// Once the parent exists, a later failure (a variation refused or not created, the read
+    /// back) does not fail the create: the record as far as it exists is confirmed, so the
+    /// caller binds the product and a later update (under `Field::Variants`) adds the variants
+    /// the record lacks.
     async fn create_product(&self, product: &Product) -> Result<Confirmed, ConnectorError> {
         let body = mapping::product_body(product, None);
-        let sku = product
-            .sku
-            .clone()
-            .or_else(|| product.variants.first().and_then(|v| v.sku.clone()));
+        let protected = mapping::parent_sku(product).is_some();
         let mut adopted = None;
         let mut created = None;
+        let mut last = None;
         for attempt in 0..ATTEMPTS {
             let answer = self
                 .call(|| ApiRequest::post("products", Idempotency::NonIdempotent).json(&body))
@@ -331,102 +337,139 @@ impl WooCommerce {
                         }
                     }
                 }
+                // Without a SKU nothing can tell a repeat from a new product: hand the
+                // ambiguity to the caller rather than risk a second product.
+                Err(e) if e.is_maybe_applied() && !protected => return Err(e),
+                // With one, a repeat that finds the first attempt applied is refused as a
+                // duplicate SKU and adopts it.
                 Err(e) if e.is_retryable() && attempt + 1 < ATTEMPTS => {
-                    let maybe = matches!(
-                        e,
-                        ConnectorError::Transient {
-                            maybe_applied: true,
-                            ..
-                        }
-                    );
-                    if maybe
-                        && let Some(sku) = &sku
-                        && let Some(found) = self.find_by_sku(sku).await?
-                    {
-                        adopted = Some(numeric(&found.external_id)?);
-                        break;
-                    }
                     tokio::time::sleep(e.retry_hint().unwrap_or(Duration::from_millis(20))).await;
+                    last = Some(e);
                 }
                 Err(e) => return Err(e),
             }
         }
         if let Some(id) = adopted {
-            // The resource may be a variation: adopt its product.
-            let (v, _) = self.get(&format!("products/{id}"), &[]).await?;
-            let parent = v.get("parent_id").and_then(Value::as_u64).unwrap_or(0);
-            let id = if parent != 0 { parent } else { id };
-            let all: FieldSet = tidemark_core::Field::PRODUCT_FIELDS
-                .into_iter()
-                .filter(|f| *f != tidemark_core::Field::Stock)
-                .collect();
-            let record = self.update_product(id, product, &all, &[]).await?;
-            return Ok(Confirmed {
-                record,
-                adopted: true,
-            });
+            return self.adopt(id, product).await;
         }
-        let created =
-            created.ok_or_else(|| ConnectorError::transient("product create did not complete"))?;
+        let created = created.ok_or_else(|| {
+            last.unwrap_or_else(|| ConnectorError::transient("product create did not complete"))
+        })?;
         let id = id_u64(&created);
+        if id == 0 {
+            return Err(ConnectorError::maybe_applied(
+                "woocommerce answered a product create without an id",
+            ));
+        }
         if !mapping::is_simple(product) {
             let image_ids = image_ids(product, &created);
-            self.create_missing_variations(id, product, &image_ids)
-                .await?;
+            if let Err(e) = self
+                .create_missing_variations(id, product, &image_ids)
+                .await
+            {
+                tracing::warn!(
+                    product = id,
+                    error = %e,
+                    "woocommerce product created without all its variations; an update adds them"
+                );
+            }
         }
-        let record = self.product_by_id(id).await?.ok_or_else(|| {
-            ConnectorError::transient(format!("product {id} not readable after create"))
-        })?;
+        let record = match self.product_by_id(id).await {
+            Ok(Some(record)) => record,
+            other => {
+                if let Err(e) = &other {
+                    tracing::warn!(product = id, error = %e, "woocommerce product not read back after create");
+                }
+                // The create answer is the record as far as it is known.
+                mapping::product_from_wc(&created, &[], self.currency)?
+            }
+        };
         Ok(Confirmed {
             record,
             adopted: false,
         })
     }
 
-    /// Creates the variants of `product` whose SKU the product does not have yet, in batches
-    /// of at most 100; repeats after an ambiguous failure only for what is still missing.
+    /// Adopts the existing product (or the product of the variation) `id` that holds the SKU
+    /// of a create, updating it to `product`. Images the product already has are matched and
+    /// kept by id rather than uploaded again.
+    async fn adopt(&self, id: u64, product: &Product) -> Result<Confirmed, ConnectorError> {
+        let (v, _) = self.get(&format!("products/{id}"), &[]).await?;
+        let parent = v.get("parent_id").and_then(Value::as_u64).unwrap_or(0);
+        let (id, existing) = if parent != 0 {
+            (parent, self.get(&format!("products/{parent}"), &[]).await?.0)
+        } else {
+            (id, v)
+        };
+        let mut product = product.clone();
+        mapping::bind_existing_images(&mut product, &existing);
+        let all: FieldSet = tidemark_core::Field::PRODUCT_FIELDS
+            .into_iter()
+            .filter(|f| *f != tidemark_core::Field::Stock)
+            .collect();
+        let record = self.update_product(id, &product, &all, &[]).await?;
+        Ok(Confirmed {
+            record,
+            adopted: true,
+        })
+    }
+
+    /// Creates the variants of `product` that have no external id and that the product does
+    /// not have yet (matched by SKU, or by attribute options for a variant without SKU), in
+    /// batches of at most 100; repeats after an ambiguous failure only for what is still
+    /// missing. A duplicate-SKU answer counts as created only when the variation holding the
+    /// SKU belongs to this product; otherwise it is the refusal returned.
     async fn create_missing_variations(
         &self,
         id: u64,
         product: &Product,
         image_ids: &BTreeMap<ContentHash, u64>,
     ) -> Result<(), ConnectorError> {
+        let mut last = None;
         for attempt in 0..ATTEMPTS {
             let existing = self.variations(id).await?;
-            let have: Vec<String> = existing
-                .iter()
-                .filter_map(|v| v.get("sku").and_then(Value::as_str).map(str::to_owned))
-                .collect();
-            let missing: Vec<Value> = product
+            let missing: Vec<&tidemark_core::Variant> = product
                 .variants
                 .iter()
                 .filter(|v| v.external_id.is_none())
-                .filter(|v| v.sku.as_ref().is_none_or(|s| !have.contains(&s.0)))
-                .map(|v| mapping::variation_body(product, v, None, image_ids))
+                .filter(|v| !existing.iter().any(|e| mapping::is_variation_of(e, v)))
                 .collect();
             if missing.is_empty() {
                 return Ok(());
             }
+            let mut refused = None;
             let mut failed = None;
             for chunk in missing.chunks(MAX_BATCH) {
-                let body = json!({"create": chunk});
+                let items: Vec<Value> = chunk
+                    .iter()
+                    .map(|v| mapping::variation_body(product, v, None, image_ids))
+                    .collect();
+                let body = json!({"create": items});
                 let path = format!("products/{id}/variations/batch");
                 match self
                     .call(|| ApiRequest::post(path.clone(), Idempotency::NonIdempotent).json(&body))
                     .await
                 {
                     Ok((answer, _)) => {
-                        if let Some(error) = answer
-                            .get("create")
-                            .and_then(Value::as_array)
-                            .into_iter()
-                            .flatten()
-                            .find_map(mapping::item_error)
-                        {
-                            let duplicate = matches!(&error, ConnectorError::Rejected { code, .. } if code == "product_invalid_sku");
-                            if !duplicate {
-                                return Err(
-                                    error.context(format!("creating variations of product {id}"))
+                        let answered = answer.get("create").and_then(Value::as_array);
+                        for item in answered.into_iter().flatten() {
+                            let Some(error) = mapping::item_error(item) else {
+                                continue;
+                            };
+                            let resource = item
+                                .pointer("/error/data/resource_id")
+                                .and_then(Value::as_u64);
+                            let ours = match (&error, resource) {
+                                (ConnectorError::Rejected { code, .. }, Some(r))
+                                    if code == "product_invalid_sku" =>
+                                {
+                                    self.variation_belongs_to(r, id).await?
+                                }
+                                _ => false,
+                            };
+                            if !ours && refused.is_none() {
+                                refused = Some(
+                                    error.context(format!("creating variations of product {id}")),
                                 );
                             }
                         }
@@ -438,14 +481,29 @@ impl WooCommerce {
                     Err(e) => return Err(e),
                 }
             }
-            if failed.is_none() {
-                return Ok(());
+            if let Some(refused) = refused {
+                return Err(refused);
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            match failed {
+                None => return Ok(()),
+                Some(e) => {
+                    tokio::time::sleep(e.retry_hint().unwrap_or(Duration::from_millis(20))).await;
+                    last = Some(e);
+                }
+            }
         }
-        Err(ConnectorError::transient(format!(
-            "variations of product {id} could not be created"
-        )))
+        Err(last.unwrap_or_else(|| {
+            ConnectorError::transient(format!("variations of product {id} could not be created"))
+        }))
+    }
+
+    /// Whether `resource` (from a duplicate-SKU answer) is a variation of product `parent`.
+    async fn variation_belongs_to(&self, resource: u64, parent: u64) -> Result<bool, ConnectorError> {
+        match self.get(&format!("products/{resource}"), &[]).await {
+            Ok((v, _)) => Ok(v.get("parent_id").and_then(Value::as_u64) == Some(parent)),
+            Err(ConnectorError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     async fn update_product(
@@ -723,17 +781,31 @@ impl Connector for WooCommerce {
         }
     }
 
+    /// `?sku=` matches product-level SKUs only, so after the SKU itself this also asks for the
+    /// SKU a variable product without one of its own was created with when `sku` is its first
+    /// variant's ([`mapping::parent_sku`]): the lookup the engine makes before repeating such a
+    /// create finds the product even before its variations exist.
     async fn find_by_sku(&self, sku: &Sku) -> Result<Option<ExternalRecord>, ConnectorError> {
-        let (answer, _) = self
-            .get(
-                "products",
-                &[("sku", sku.0.clone()), ("status", "any".to_owned())],
-            )
-            .await?;
-        match answer.as_array().and_then(|a| a.first()) {
-            Some(product) => Ok(Some(self.product_record(product).await?)),
-            None => Ok(None),
+        let sku = sku.0.trim();
+        if sku.is_empty() {
+            return Ok(None);
         }
+        let mut candidates = vec![sku.to_owned()];
+        if !sku.ends_with(mapping::PARENT_SKU_SUFFIX) {
+            candidates.push(format!("{sku}{}", mapping::PARENT_SKU_SUFFIX));
+        }
+        for candidate in candidates {
+            let (answer, _) = self
+                .get(
+                    "products",
+                    &[("sku", candidate), ("status", "any".to_owned())],
+                )
+                .await?;
+            if let Some(product) = answer.as_array().and_then(|a| a.first()) {
+                return Ok(Some(self.product_record(product).await?));
+            }
+        }
+        Ok(None)
     }
 
     async fn find_order_by_number(

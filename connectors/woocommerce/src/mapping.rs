@@ -231,8 +231,12 @@ pub fn product_from_wc(
         }]
     };
 
+    let own_sku = non_empty(product, "sku").filter(|sku| {
+        // A SKU tidemark derived for a variable product that had none reads as none.
+        !(str_of(product, "type") == "variable" && sku.ends_with(PARENT_SKU_SUFFIX))
+    });
     let content = Product {
-        sku: non_empty(product, "sku").map(Sku),
+        sku: own_sku.map(Sku),
         title: str_of(product, "name").to_owned(),
         description: str_of(product, "description").to_owned(),
         brand: names(product, "brands").into_iter().next(),
@@ -420,8 +424,23 @@ fn price_fields(out: &mut Map<String, Value>, v: &Variant, fields: Option<&Field
     }
 }
 
+/// The attachment name (title) tidemark gives an image it uploads by `src`: the content hash
+/// of its source, so that a later look at the product finds the attachment an earlier (maybe
+/// unanswered) request made, and keeps it by id instead of uploading it again.
+pub fn image_marker(hash: tidemark_core::ContentHash) -> String {
+    format!("tidemark-{}", hash.to_hex())
+}
+
+fn new_image(img: &Image) -> Value {
+    let mut o = json!({"src": img.src, "name": image_marker(img.content_hash)});
+    if let Some(alt) = &img.alt {
+        o["alt"] = json!(alt);
+    }
+    o
+}
+
 /// The `images` array: bound images by id (never re-sent by src, which would duplicate the
-/// attachment), new ones by src.
+/// attachment), new ones by src, named by [`image_marker`].
 pub fn images_body(product: &Product) -> Value {
     Value::Array(
         product
@@ -430,18 +449,116 @@ pub fn images_body(product: &Product) -> Value {
             .map(|img| match &img.external_id {
                 Some(id) => match id.as_str().parse::<u64>() {
                     Ok(n) => json!({"id": n}),
-                    Err(_) => json!({"src": img.src}),
+                    Err(_) => new_image(img),
                 },
-                None => {
-                    let mut o = json!({"src": img.src});
-                    if let Some(alt) = &img.alt {
-                        o["alt"] = json!(alt);
-                    }
-                    o
-                }
+                None => new_image(img),
             })
             .collect(),
     )
+}
+
+/// The last path segment of a URL without its query, extension, WordPress's `-scaled` and
+/// `-N` uniquifier: `https://x/uploads/2025/06/front-1.jpg?v=2` → `front`.
+fn file_stem(src: &str) -> String {
+    let path = src.split(['?', '#']).next().unwrap_or("");
+    let name = path.rsplit('/').next().unwrap_or("");
+    let mut stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
+    stem = stem.strip_suffix("-scaled").unwrap_or(stem);
+    if let Some((head, tail)) = stem.rsplit_once('-')
+        && !head.is_empty()
+        && !tail.is_empty()
+        && tail.bytes().all(|b| b.is_ascii_digit())
+    {
+        stem = head;
+    }
+    stem.to_ascii_lowercase()
+}
+
+/// Gives the images of `product` that have no external id the id of an attachment `existing`
+/// (a WooCommerce product answer) already has for them: one named by [`image_marker`] (an
+/// upload by tidemark), or else one whose file or name is the source's file. Each attachment
+/// is claimed once. Sending those by id keeps an adoption or a repeated update from
+/// uploading the same image again (every `src` makes a new attachment).
+pub fn bind_existing_images(product: &mut Product, existing: &Value) {
+    let attachments: Vec<(u64, String, String)> = existing
+        .get("images")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|img| {
+            let id = img.get("id").and_then(Value::as_u64).filter(|n| *n > 0)?;
+            Some((id, str_of(img, "name").to_owned(), str_of(img, "src").to_owned()))
+        })
+        .collect();
+    let mut claimed: BTreeSet<u64> = product
+        .images
+        .iter()
+        .filter_map(|i| i.external_id.as_ref()?.as_str().parse().ok())
+        .collect();
+    // Markers first (exact), then file names (looser), so a loose match cannot take an
+    // attachment a marker names.
+    for exact in [true, false] {
+        for image in product.images.iter_mut().filter(|i| i.external_id.is_none()) {
+            let marker = image_marker(image.content_hash);
+            let stem = file_stem(&image.src);
+            let found = attachments.iter().find(|(id, name, src)| {
+                !claimed.contains(id)
+                    && if exact {
+                        *name == marker
+                    } else {
+                        !stem.is_empty()
+                            && (file_stem(src) == stem || file_stem(name) == stem)
+                    }
+            });
+            if let Some((id, _, _)) = found {
+                claimed.insert(*id);
+                image.external_id = Some(ExternalId::new(id.to_string()));
+            }
+        }
+    }
+}
+
+/// Whether the WooCommerce variation `existing` is the canonical variant `v`: the same SKU, or
+/// for a variant without SKU the same attribute options.
+pub fn is_variation_of(existing: &Value, v: &Variant) -> bool {
+    if let Some(sku) = v.sku.as_ref().filter(|s| !s.0.trim().is_empty()) {
+        return str_of(existing, "sku").trim() == sku.0.trim();
+    }
+    let options: BTreeMap<String, String> = existing
+        .get("attributes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|a| Some((non_empty(a, "name")?, non_empty(a, "option")?)))
+        .collect();
+    !options.is_empty() && options == v.options
+}
+
+/// Appended to a variant's SKU to make the product-level SKU of a variable product that has
+/// none of its own (see [`parent_sku`]).
+pub const PARENT_SKU_SUFFIX: &str = "-tm-parent";
+
+/// The product-level SKU a create sends: the product's own; for a simple product its variant's;
+/// for a variable product without one, `{first variant SKU}-tm-parent`. WooCommerce's SKUs are
+/// unique per shop, so a repeated create of a product that has a SKU is refused with
+/// `product_invalid_sku` and the existing product adopted, instead of a second parent being made
+/// (variations do not exist yet when the parent is created, so their SKUs cannot protect it).
+/// Reading drops a variable product's SKU that ends in [`PARENT_SKU_SUFFIX`]. `None` when no
+/// SKU exists anywhere in the product: such a product cannot be deduplicated.
+pub fn parent_sku(product: &Product) -> Option<Sku> {
+    if let Some(sku) = product.sku.as_ref().filter(|s| !s.0.trim().is_empty()) {
+        return Some(sku.clone());
+    }
+    let first = product
+        .variants
+        .iter()
+        .filter_map(|v| v.sku.as_ref())
+        .find(|s| !s.0.trim().is_empty())?;
+    if is_simple(product) {
+        Some(first.clone())
+    } else {
+        Some(Sku(format!("{}{PARENT_SKU_SUFFIX}", first.0.trim())))
+    }
 }
 
 /// Whether the canonical product is a simple product on WooCommerce.
@@ -471,15 +588,17 @@ pub fn product_body(product: &Product, fields: Option<&FieldSet>) -> Value {
         out.insert("status".into(), json!(status_to_wc(product.status)));
     }
     if wants(Field::Sku) {
-        let sku = product.sku.as_ref().or_else(|| {
-            simple
-                .then(|| product.variants.first().and_then(|v| v.sku.as_ref()))
-                .flatten()
-        });
-        out.insert(
-            "sku".into(),
-            json!(sku.map(|s| s.0.clone()).unwrap_or_default()),
-        );
+        match parent_sku(product) {
+            Some(sku) => {
+                out.insert("sku".into(), json!(sku.0));
+            }
+            // A variable product without any SKU keeps whatever it has (clearing a derived
+            // SKU would remove its protection against a repeated create).
+            None if !simple && fields.is_some() => {}
+            None => {
+                out.insert("sku".into(), json!(""));
+            }
+        }
     }
     if wants(Field::Category) {
         out.insert(
@@ -591,7 +710,7 @@ pub fn variation_body(
             if let Some(id) = image_ids.get(hash) {
                 out.insert("image".into(), json!({"id": id}));
             } else if let Some(img) = product.images.iter().find(|i| i.content_hash == *hash) {
-                out.insert("image".into(), json!({"src": img.src}));
+                out.insert("image".into(), new_image(img));
             }
         }
     }

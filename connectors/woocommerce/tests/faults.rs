@@ -241,3 +241,34 @@ async fn loop_fetch(wc: &WooCommerce, id: &ExternalId) -> tidemark_core::Externa
     }
     panic!("{id} never readable")
 }
+
+/// Variable products without a product-level SKU (as Shopify's are), created under faults
+/// (lost answers included) and each create sent twice: exactly one product apiece.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sku_less_variable_creates_under_faults_and_repeats_make_one_product_each() {
+    let (sim, _running, wc) = faulty(10, 41).await;
+    let before = sim.product_count();
+    let mut ids = Vec::new();
+    for n in 0..8u64 {
+        let mut p = sample::product(71_000 + n);
+        p.variants.truncate(3);
+        p.sku = None;
+        let first = send(&wc, WriteOp::CreateProduct { product: p.clone() }).await;
+        let again = send(&wc, WriteOp::CreateProduct { product: p.clone() }).await;
+        assert!(again.adopted, "create {n} repeated");
+        assert_eq!(again.record.external_id, first.record.external_id);
+        let RecordContent::Product(got) = &again.record.content else {
+            panic!()
+        };
+        let skus: Vec<_> = p.variants.iter().map(|v| v.sku.clone()).collect();
+        let got_skus: Vec<_> = got.variants.iter().map(|v| v.sku.clone()).collect();
+        assert_eq!(got_skus, skus, "create {n}");
+        ids.push(first.record.external_id);
+    }
+    assert_eq!(sim.product_count(), before + 8, "exactly one product per create");
+    let stats = sim.harness.stats.snapshot();
+    eprintln!("sku-less creates under faults: faults {:?}", stats.faults);
+    assert!(stats.faults.values().sum::<u64>() > 3, "{:?}", stats.faults);
+    assert_eq!(stats.duplicate_creates, 0);
+    assert_eq!(stats.product_deletes, 0);
+}

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
-use tidemark_sim::woocommerce::{WooConfig, WooSim};
+use tidemark_sim::woocommerce::{Scripted, WooConfig, WooSim};
 use tidemark_sim::{FaultConfig, RunningSim};
 
 async fn start(products: u64) -> (WooSim, RunningSim, reqwest::Client) {
@@ -238,4 +238,53 @@ async fn sku_uniqueness_batch_limit_and_image_replace() {
     assert_eq!(png.status(), 200);
     assert!(png.bytes().await.unwrap().starts_with(b"\x89PNG"));
     assert_eq!(sim.harness.stats.snapshot().product_deletes, 0);
+}
+
+#[tokio::test]
+async fn sku_less_creates_count_as_duplicates_and_scripted_faults_fire_once() {
+    let (sim, running, c) = start(5).await;
+    let post = |body: Value| {
+        let c = c.clone();
+        let u = url(&running, "products");
+        async move {
+            c.post(u)
+                .basic_auth("ck_test", Some("cs_test"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let parent = json!({"name": "Linen Shirt", "type": "variable", "description": "d", "sku": ""});
+    assert_eq!(post(parent.clone()).await.status(), 201);
+    assert_eq!(sim.harness.stats.snapshot().duplicate_creates, 0);
+    // The same SKU-less product again: nothing stops it, but it is counted as a duplicate.
+    assert_eq!(post(parent.clone()).await.status(), 201);
+    let stats = sim.harness.stats.snapshot();
+    assert_eq!(stats.duplicate_creates, 1);
+    assert_eq!(stats.creates, 2);
+    // Another SKU-less product is not a duplicate.
+    let other = json!({"name": "Wool Hat", "type": "variable", "description": "d"});
+    assert_eq!(post(other).await.status(), 201);
+    assert_eq!(sim.harness.stats.snapshot().duplicate_creates, 1);
+
+    // Scripted faults: the second matching POST is applied and answered 504; the next one
+    // is answered 500 without being applied; then requests pass again.
+    sim.script("POST", "products", 1, Scripted::AfterApply);
+    sim.script("POST", "products", 0, Scripted::Before(503));
+    let before = sim.product_count();
+    assert_eq!(post(json!({"name": "a", "sku": "S-A"})).await.status(), 201);
+    assert_eq!(post(json!({"name": "b", "sku": "S-B"})).await.status(), 504);
+    assert_eq!(sim.product_count(), before + 2, "applied before the 504");
+    assert_eq!(post(json!({"name": "c", "sku": "S-C"})).await.status(), 503);
+    assert_eq!(sim.product_count(), before + 2, "not applied");
+    assert_eq!(sim.scripted_left(), 0);
+    assert_eq!(post(json!({"name": "c", "sku": "S-C"})).await.status(), 201);
+    // Patterns match one path segment per `*`, and the method.
+    sim.script("GET", "products/*/variations", 0, Scripted::Before(500));
+    assert_eq!(get(&c, &url(&running, "products")).await.status(), 200);
+    let id = sim.product_ids()[0];
+    let r = get(&c, &url(&running, &format!("products/{id}/variations"))).await;
+    assert_eq!(r.status(), 500);
+    assert_eq!(sim.scripted_left(), 0);
 }

@@ -646,6 +646,18 @@ fn new_product(
     Ok(id)
 }
 
+/// What a create is counted by: its SKU, or for a product created without one its name and
+/// description (the same product sent twice has both the same), so that a repeated create of
+/// a SKU-less product shows as a duplicate too.
+fn create_identity(p: &ProductEntry) -> String {
+    let sku = p.sku().trim();
+    if !sku.is_empty() {
+        return sku.to_owned();
+    }
+    let text = |k: &str| p.fields.get(k).and_then(Value::as_str).unwrap_or("");
+    format!("(no sku) {} | {}", text("name"), text("description"))
+}
+
 fn respond_product(
     sim: &WooSim,
     base: &str,
@@ -677,8 +689,8 @@ async fn create_product(
     let id = {
         let mut shop = sim.lock();
         let id = new_product(&mut shop, &body, now_secs(), lag)?;
-        let sku = shop.products.get(&id).map(|p| p.sku().to_owned());
-        sim.harness.stats.record_create(sku.as_deref());
+        let identity = shop.products.get(&id).map(create_identity);
+        sim.harness.stats.record_create(identity.as_deref());
         id
     };
     Ok(respond_product(
@@ -819,8 +831,8 @@ async fn batch_products(
             };
             match new_product(&mut shop, item, now, lag) {
                 Ok(id) => {
-                    let sku = shop.products.get(&id).map(|p| p.sku().to_owned());
-                    sim.harness.stats.record_create(sku.as_deref());
+                    let identity = shop.products.get(&id).map(create_identity);
+                    sim.harness.stats.record_create(identity.as_deref());
                     let json = shop.render_product(&base, id).unwrap_or(Value::Null);
                     deliveries.push(Delivery::new(
                         "product.created",

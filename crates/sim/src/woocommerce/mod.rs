@@ -75,12 +75,45 @@ impl Default for WooConfig {
     }
 }
 
+/// A fault a test asks for on one chosen request, beside the harness's random ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scripted {
+    /// Answered with this status (a 5xx) before the request is handled: nothing is applied.
+    Before(u16),
+    /// Handled (a write is applied), then answered 504 instead: the client cannot tell.
+    AfterApply,
+}
+
+#[derive(Debug, Clone)]
+struct ScriptRule {
+    method: String,
+    /// Path under `/wp-json/wc/v3/`, `*` matching one segment (`products/*/variations/batch`).
+    pattern: String,
+    /// Matching requests to let through first.
+    skip: u32,
+    fault: Scripted,
+}
+
+impl ScriptRule {
+    fn matches(&self, method: &str, path: &str) -> bool {
+        let Some(rest) = path.strip_prefix("/wp-json/wc/v3/") else {
+            return false;
+        };
+        let want: Vec<&str> = self.pattern.trim_matches('/').split('/').collect();
+        let got: Vec<&str> = rest.trim_matches('/').split('/').collect();
+        self.method.eq_ignore_ascii_case(method)
+            && want.len() == got.len()
+            && want.iter().zip(&got).all(|(w, g)| *w == "*" || w == g)
+    }
+}
+
 /// The simulator: its shop, its harness (faults, counters) and its credentials.
 #[derive(Debug, Clone)]
 pub struct WooSim {
     pub(crate) shop: Arc<Mutex<Shop>>,
     pub harness: Harness,
     pub(crate) config: Arc<WooConfig>,
+    script: Arc<Mutex<Vec<ScriptRule>>>,
 }
 
 impl WooSim {
@@ -104,15 +137,53 @@ impl WooSim {
             shop: Arc::new(Mutex::new(shop)),
             harness: Harness::new(faults, Harness::plain_429()),
             config: Arc::new(config),
+            script: Arc::default(),
         }
     }
 
     /// Platform routes (faulted, counted) plus the shared and WooCommerce admin routes.
     pub fn router(&self) -> Router {
-        let platform = api::routes(self.clone());
+        let platform = api::routes(self.clone()).layer(axum::middleware::from_fn_with_state(
+            self.clone(),
+            scripted_fault,
+        ));
         self.harness
             .wrap(platform)
             .merge(admin::routes(self.clone()))
+    }
+
+    /// Faults the request after `skip` others matching `method` and `pattern` (a path under
+    /// `/wp-json/wc/v3/`, `*` for one segment) with `fault`, once. Rules fire in the order
+    /// they were added; a request is matched against the first rule that fits.
+    pub fn script(&self, method: &str, pattern: &str, skip: u32, fault: Scripted) {
+        self.script_lock().push(ScriptRule {
+            method: method.to_owned(),
+            pattern: pattern.to_owned(),
+            skip,
+            fault,
+        });
+    }
+
+    /// How many scripted faults have not fired yet.
+    pub fn scripted_left(&self) -> usize {
+        self.script_lock().len()
+    }
+
+    fn script_lock(&self) -> MutexGuard<'_, Vec<ScriptRule>> {
+        self.script
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn take_scripted(&self, method: &str, path: &str) -> Option<Scripted> {
+        let mut rules = self.script_lock();
+        let index = rules.iter().position(|r| r.matches(method, path))?;
+        let rule = &mut rules[index];
+        if rule.skip > 0 {
+            rule.skip -= 1;
+            return None;
+        }
+        Some(rules.remove(index).fault)
     }
 
     /// Serves on a free loopback port.
@@ -190,6 +261,25 @@ impl WooSim {
         let shop = self.lock();
         let (product, _) = shop.ids_for_sku(sku);
         (product != 0).then_some(product)
+    }
+}
+
+async fn scripted_fault(
+    axum::extract::State(sim): axum::extract::State<WooSim>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let fault = sim.take_scripted(request.method().as_str(), request.uri().path());
+    match fault {
+        None => next.run(request).await,
+        Some(Scripted::Before(status)) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            wc_error(status, "internal_server_error", "scripted fault", json!({}))
+        }
+        Some(Scripted::AfterApply) => {
+            let _applied = next.run(request).await;
+            StatusCode::GATEWAY_TIMEOUT.into_response()
+        }
     }
 }
 
@@ -314,6 +404,37 @@ impl WooSim {
             &p.fields
         };
         fields.get("stock_quantity").and_then(Value::as_i64)
+    }
+
+    /// Sets one raw field of a product (or, with `variation`, of one of its variations) as
+    /// stored, without validation: for tests of values the API would refuse or that a plugin
+    /// wrote (`"weight": "79228162514264337593543950335"`). `false` when it does not exist.
+    pub fn set_raw_field(&self, id: u64, variation: Option<u64>, key: &str, value: Value) -> bool {
+        let mut shop = self.lock();
+        let Some(p) = shop.products.get_mut(&id) else {
+            return false;
+        };
+        let fields = match variation {
+            Some(vid) => match p.variations.get_mut(&vid) {
+                Some(v) => &mut v.fields,
+                None => return false,
+            },
+            None => &mut p.fields,
+        };
+        fields.insert(key.to_owned(), value);
+        true
+    }
+
+    /// Sets one raw field of an order as stored (see [`WooSim::set_raw_field`]).
+    pub fn set_raw_order_field(&self, id: u64, key: &str, value: Value) -> bool {
+        let mut shop = self.lock();
+        match shop.orders.get_mut(&id) {
+            Some(o) => {
+                o.fields.insert(key.to_owned(), value);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The SKU of product `id` (empty when none), for tests.
