@@ -68,7 +68,14 @@ const SEARCH_OFFSET_CAP: usize = 1_000;
 #[derive(Debug, Serialize, Deserialize)]
 struct ItemCursor {
     scroll_id: String,
+    /// Pages read so far, against `MAX_SCAN_PAGES`.
+    #[serde(default)]
+    pages: u64,
 }
+
+/// A scan that has not ended after this many pages (ten million items at 100 a page) is one
+/// whose scroll never empties: it fails instead of running forever.
+pub const MAX_SCAN_PAGES: u64 = 100_000;
 
 /// An order scan's position: the window `[lo, hi]` (milliseconds, both inclusive) being paged
 /// by `offset`, and where the scan ends (`until`, fixed when it started).
@@ -349,13 +356,25 @@ impl MercadoLibre {
             other => other?,
         };
         let search: ItemSearch = decode(&answer)?;
-        let records = self.multiget(&search.results).await?;
-        let next = match search.scroll_id {
-            Some(scroll_id) if search.results.len() >= SCAN_LIMIT => {
-                Some(Cursor::encode(&ItemCursor { scroll_id })?)
+        let pages = scroll.as_ref().map_or(0, |s| s.pages) + 1;
+        // Scan mode ends with an empty page, not a short one: search answers short pages
+        // mid-scroll, and ending there would make a full scan report the rest as deleted.
+        let next = if search.results.is_empty() {
+            None
+        } else {
+            let Some(scroll_id) = search.scroll_id.clone() else {
+                return Err(ConnectorError::transient(
+                    "mercadolibre answered a scan page with results but no scroll_id",
+                ));
+            };
+            if pages >= MAX_SCAN_PAGES {
+                return Err(ConnectorError::fatal(format!(
+                    "mercadolibre item scan did not end after {pages} pages"
+                )));
             }
-            _ => None,
+            Some(Cursor::encode(&ItemCursor { scroll_id, pages })?)
         };
+        let records = self.multiget(&search.results).await?;
         Ok(ScanPage::new(
             records,
             next,

@@ -933,3 +933,13 @@ async fn descriptions_are_read_by_scans_and_fetches_and_written_by_creates_and_u
             .unwrap();
     assert_eq!(product(&read).description, new.description);
 }
+
+#[tokio::test]
+async fn a_short_scan_page_mid_scroll_does_not_end_the_scan() {
+    let s = setup(fast(250, 0), FaultConfig::none(), 200.0).await;
+    s.sim.set_short_scan_page(Some((1, 7)));
+    let records = scan_all(&s.ml, ScanKind::Products, ScanScope::Full).await;
+    let unique: BTreeSet<String> = records.iter().map(|r| r.external_id.0.clone()).collect();
+    assert_eq!(unique.len(), 250, "a short page is not the end");
+    assert_eq!(records.len(), 250);
+}

@@ -263,15 +263,22 @@ async fn search_items(
                         ids,
                         position: 0,
                         last_used: now,
+                        pages: 0,
                     },
                     total,
                 )
             }
         };
+        // A short page mid-scroll (real search answers them): the rest follows on later pages.
+        let limit = match market.short_scan_page {
+            Some((page, size)) if page == scroll.pages => size.min(limit),
+            _ => limit,
+        };
         let end = (scroll.position + limit).min(scroll.ids.len());
         let page = scroll.ids[scroll.position..end].to_vec();
         scroll.position = end;
         scroll.last_used = now;
+        scroll.pages += 1;
         market.scroll_counter += 1;
         let next_id = format!(
             "{:x}{:016x}",

@@ -139,6 +139,8 @@ pub struct Scroll {
     pub ids: Vec<String>,
     pub position: usize,
     pub last_used: Instant,
+    /// Pages served so far (for `Market::short_scan_page`).
+    pub pages: usize,
 }
 
 /// A token bucket plus an hourly cap.

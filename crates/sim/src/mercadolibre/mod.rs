@@ -137,6 +137,12 @@ impl MlSim {
         self.lock().rate = RateLimit::new(per_second, burst, hourly);
     }
 
+    /// Makes scan page `page` (0-based) of every scroll hold only `size` ids (the others follow
+    /// on later pages), as MercadoLibre's search sometimes does; `None` turns it off.
+    pub fn set_short_scan_page(&self, short: Option<(usize, usize)>) {
+        self.lock().short_scan_page = short;
+    }
+
     /// Every item id, in creation order.
     pub fn item_ids(&self) -> Vec<String> {
         self.lock().items.keys().cloned().collect()
