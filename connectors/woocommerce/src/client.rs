@@ -96,6 +96,17 @@ impl WooCommerce {
         })
     }
 
+    /// Another retry policy for the shared HTTP client, for tests that fault chosen requests.
+    pub fn with_retry(
+        mut self,
+        retry: tidemark_connector::http::RetryPolicy,
+    ) -> Result<Self, ConnectorError> {
+        let mut config = self.http.config().clone();
+        config.retry = retry;
+        self.http = HttpClient::new(config)?;
+        Ok(self)
+    }
+
     /// Shorter timeouts, for tests against a simulator that holds answers.
     pub fn with_timeouts(mut self, total: Duration) -> Result<Self, ConnectorError> {
         let mut config = self.http.config().clone();
@@ -397,7 +408,10 @@ impl WooCommerce {
         let (v, _) = self.get(&format!("products/{id}"), &[]).await?;
         let parent = v.get("parent_id").and_then(Value::as_u64).unwrap_or(0);
         let (id, existing) = if parent != 0 {
-            (parent, self.get(&format!("products/{parent}"), &[]).await?.0)
+            (
+                parent,
+                self.get(&format!("products/{parent}"), &[]).await?.0,
+            )
         } else {
             (id, v)
         };
@@ -498,7 +512,11 @@ impl WooCommerce {
     }
 
     /// Whether `resource` (from a duplicate-SKU answer) is a variation of product `parent`.
-    async fn variation_belongs_to(&self, resource: u64, parent: u64) -> Result<bool, ConnectorError> {
+    async fn variation_belongs_to(
+        &self,
+        resource: u64,
+        parent: u64,
+    ) -> Result<bool, ConnectorError> {
         match self.get(&format!("products/{resource}"), &[]).await {
             Ok((v, _)) => Ok(v.get("parent_id").and_then(Value::as_u64) == Some(parent)),
             Err(ConnectorError::NotFound { .. }) => Ok(false),
@@ -560,24 +578,35 @@ impl WooCommerce {
                     .await?;
             }
         }
+        // Stock moves come last: once one is sent, nothing may make the caller repeat the
+        // whole write (a repeat reads the moved quantity and adds the delta again).
+        let mut moved = 0usize;
         for change in stock {
-            self.move_stock(id, variable, change).await?;
+            match self.move_stock(id, variable, change).await {
+                Ok(sent) => moved += usize::from(sent),
+                Err(e) if moved > 0 => return Err(after_stock_moves(id, moved, e)),
+                Err(e) => return Err(e),
+            }
         }
-        self.product_by_id(id)
-            .await?
-            .ok_or_else(|| ConnectorError::not_found(format!("product {id}")))
+        match self.product_by_id(id).await {
+            Ok(Some(record)) => Ok(record),
+            Ok(None) => Err(ConnectorError::not_found(format!("product {id}"))),
+            Err(e) if moved > 0 => Err(after_stock_moves(id, moved, e)),
+            Err(e) => Err(e),
+        }
     }
 
     /// Adds `to - from` to the platform's current quantity, read just before the write.
+    /// `Ok(false)` when there was nothing to move (a zero delta).
     async fn move_stock(
         &self,
         id: u64,
         variable: bool,
         change: &StockChange,
-    ) -> Result<(), ConnectorError> {
+    ) -> Result<bool, ConnectorError> {
         let delta = change.delta();
         if delta == 0 {
-            return Ok(());
+            return Ok(false);
         }
         let vid = numeric(&change.variant)?;
         let path = if variable && vid != id {
@@ -595,7 +624,7 @@ impl WooCommerce {
             ApiRequest::new(http::Method::PUT, path.clone(), Idempotency::NonIdempotent).json(&body)
         })
         .await?;
-        Ok(())
+        Ok(true)
     }
 
     async fn delete_image(
@@ -627,6 +656,21 @@ impl WooCommerce {
         self.product_by_id(id)
             .await?
             .ok_or_else(|| ConnectorError::not_found(format!("product {id}")))
+    }
+}
+
+/// A failure after `moved` stock moves of product `id` were sent: whatever it was, the write
+/// must not be repeated as it is (the moves would apply twice), so it is reported as possibly
+/// applied; the caller re-fetches the product and reconciles.
+fn after_stock_moves(id: u64, moved: usize, error: ConnectorError) -> ConnectorError {
+    let retry_after = error.retry_hint();
+    ConnectorError::Transient {
+        message: format!(
+            "{moved} stock move(s) of product {id} were sent before this failure; re-fetch the \
+             product rather than repeating the write, which would move stock again: {error}"
+        ),
+        maybe_applied: true,
+        retry_after,
     }
 }
 

@@ -487,7 +487,11 @@ pub fn bind_existing_images(product: &mut Product, existing: &Value) {
         .flatten()
         .filter_map(|img| {
             let id = img.get("id").and_then(Value::as_u64).filter(|n| *n > 0)?;
-            Some((id, str_of(img, "name").to_owned(), str_of(img, "src").to_owned()))
+            Some((
+                id,
+                str_of(img, "name").to_owned(),
+                str_of(img, "src").to_owned(),
+            ))
         })
         .collect();
     let mut claimed: BTreeSet<u64> = product
@@ -498,7 +502,11 @@ pub fn bind_existing_images(product: &mut Product, existing: &Value) {
     // Markers first (exact), then file names (looser), so a loose match cannot take an
     // attachment a marker names.
     for exact in [true, false] {
-        for image in product.images.iter_mut().filter(|i| i.external_id.is_none()) {
+        for image in product
+            .images
+            .iter_mut()
+            .filter(|i| i.external_id.is_none())
+        {
             let marker = image_marker(image.content_hash);
             let stem = file_stem(&image.src);
             let found = attachments.iter().find(|(id, name, src)| {
@@ -506,8 +514,7 @@ pub fn bind_existing_images(product: &mut Product, existing: &Value) {
                     && if exact {
                         *name == marker
                     } else {
-                        !stem.is_empty()
-                            && (file_stem(src) == stem || file_stem(name) == stem)
+                        !stem.is_empty() && (file_stem(src) == stem || file_stem(name) == stem)
                     }
             });
             if let Some((id, _, _)) = found {

@@ -115,7 +115,12 @@ async fn variations_failing_after_the_parent_exists_confirm_the_parent_and_an_up
     let before = sim.product_count();
     let p = sku_less_variable(91_004);
     for _ in 0..6 {
-        sim.script("POST", "products/*/variations/batch", 0, Scripted::Before(500));
+        sim.script(
+            "POST",
+            "products/*/variations/batch",
+            0,
+            Scripted::Before(500),
+        );
     }
     let done = outcome(&wc, WriteOp::CreateProduct { product: p.clone() })
         .await

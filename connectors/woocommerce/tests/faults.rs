@@ -265,7 +265,11 @@ async fn sku_less_variable_creates_under_faults_and_repeats_make_one_product_eac
         assert_eq!(got_skus, skus, "create {n}");
         ids.push(first.record.external_id);
     }
-    assert_eq!(sim.product_count(), before + 8, "exactly one product per create");
+    assert_eq!(
+        sim.product_count(),
+        before + 8,
+        "exactly one product per create"
+    );
     let stats = sim.harness.stats.snapshot();
     eprintln!("sku-less creates under faults: faults {:?}", stats.faults);
     assert!(stats.faults.values().sum::<u64>() > 3, "{:?}", stats.faults);
