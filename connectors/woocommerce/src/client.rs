@@ -511,6 +511,61 @@ impl WooCommerce {
         }))
     }
 
+    /// Deletes the variations of product `id` that `product` no longer has: neither bound to
+    /// one of its variants (by external id) nor matching one of its new variants (by SKU, or
+    /// options without SKU). A variation is not a product: removing one the canonical record
+    /// dropped is a variant removal. Sent before new variations are created, so a new variant
+    /// may take a removed one's SKU. Nothing is deleted when `product` has no variants.
+    async fn delete_removed_variations(
+        &self,
+        id: u64,
+        product: &Product,
+    ) -> Result<(), ConnectorError> {
+        if product.variants.is_empty() {
+            return Ok(());
+        }
+        let bound: std::collections::BTreeSet<u64> = product
+            .variants
+            .iter()
+            .filter_map(|v| v.external_id.as_ref()?.as_str().parse().ok())
+            .collect();
+        let existing = self.variations(id).await?;
+        let removed: Vec<u64> = existing
+            .iter()
+            .filter(|e| {
+                !bound.contains(&id_u64(e))
+                    && !product
+                        .variants
+                        .iter()
+                        .filter(|v| v.external_id.is_none())
+                        .any(|v| mapping::is_variation_of(e, v))
+            })
+            .map(id_u64)
+            .filter(|n| *n > 0)
+            .collect();
+        for chunk in removed.chunks(MAX_BATCH) {
+            let body = json!({"delete": chunk});
+            let path = format!("products/{id}/variations/batch");
+            // Repeatable: a variation already deleted answers a per-item "invalid id".
+            let (answer, _) = self
+                .call(|| ApiRequest::post(path.clone(), Idempotency::Idempotent).json(&body))
+                .await?;
+            let refused = answer
+                .get("delete")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(mapping::item_error)
+                .find(|e| {
+                    !matches!(e, ConnectorError::Rejected { code, .. } if code.ends_with("invalid_id"))
+                });
+            if let Some(error) = refused {
+                return Err(error.context(format!("deleting removed variations of product {id}")));
+            }
+        }
+        Ok(())
+    }
+
     /// Whether `resource` (from a duplicate-SKU answer) is a variation of product `parent`.
     async fn variation_belongs_to(
         &self,
@@ -574,6 +629,7 @@ impl WooCommerce {
                 }
             }
             if fields.contains(&tidemark_core::Field::Variants) {
+                self.delete_removed_variations(id, product).await?;
                 self.create_missing_variations(id, product, &image_ids)
                     .await?;
             }

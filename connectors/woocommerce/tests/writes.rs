@@ -364,3 +364,45 @@ async fn creates_an_order_updates_its_tracking_and_finds_it_by_number() {
     assert_eq!(sim.order_count(), orders_before + 1);
     assert_eq!(sim.harness.stats.snapshot().order_deletes, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_variant_removed_from_the_product_is_deleted_and_a_new_one_added() {
+    let (sim, _running, wc) = setup(20, FaultConfig::none()).await;
+    let id = ExternalId::new(sim.product_ids()[0].to_string());
+    let current = fetch(&wc, ScanKind::Products, &id).await;
+    let mut p = product(&current).clone();
+    assert!(p.variants.len() >= 3, "seeded product 1 has 3+ variants");
+    let removed = p.variants.remove(1);
+    let mut added = p.variants[0].clone();
+    added.external_id = None;
+    added.sku = Some(Sku("TM-NEW-VARIANT".into()));
+    added.options.insert("size".into(), "XXXL".into());
+    p.variants.push(added);
+    let done = apply(
+        &wc,
+        WriteOp::UpdateProduct {
+            external_id: id.clone(),
+            product: p.clone(),
+            fields: fields(&[Field::Variants]),
+            stock: vec![],
+        },
+    )
+    .await;
+    let back = fetch(&wc, ScanKind::Products, &id).await;
+    for record in [&done.record, &back] {
+        let got = product(record);
+        assert_eq!(variant_skus(got), variant_skus(&p));
+        assert!(
+            !got.variants
+                .iter()
+                .any(|v| v.external_id == removed.external_id)
+        );
+    }
+    assert!(
+        !sim.all_skus().contains(&removed.sku.clone().unwrap().0),
+        "the removed variation is gone"
+    );
+    let stats = sim.harness.stats.snapshot();
+    assert_eq!(stats.product_deletes, 0);
+    assert_eq!(stats.duplicate_creates, 0);
+}
