@@ -79,13 +79,24 @@ pub const MAX_SCAN_PAGES: u64 = 100_000;
 
 /// An order scan's position: the window `[lo, hi]` (milliseconds, both inclusive) being paged
 /// by `offset`, and where the scan ends (`until`, fixed when it started).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct OrderCursor {
     lo: i64,
     hi: i64,
     until: i64,
     offset: usize,
+    /// Ids of the orders the previous page of this window ended with: the next page starts
+    /// `ORDER_PAGE_OVERLAP` places early and leaves these out.
+    #[serde(default)]
+    recent: Vec<String>,
 }
+
+/// How many places each order page after the first starts early. Orders are sorted by
+/// creation but filtered on the mutable `last_updated`: an order updated during the scan leaves
+/// the window and every later one moves a place towards the start, so without an overlap the
+/// one at a page boundary would be skipped. Up to this many departures between two pages are
+/// absorbed; the ids already returned are dropped.
+pub const ORDER_PAGE_OVERLAP: usize = 10;
 
 #[derive(Debug, Deserialize)]
 struct Paging {
@@ -574,6 +585,7 @@ impl MercadoLibre {
                     hi: until,
                     until,
                     offset: 0,
+                    recent: Vec::new(),
                 }
             }
         };
@@ -616,14 +628,26 @@ impl MercadoLibre {
         let count = search.results.len();
         let mut records = Vec::with_capacity(count);
         for order in &search.results {
+            if state.recent.contains(&order.id.0) {
+                continue; // returned by the previous page (the overlap)
+            }
             records.push(self.order_record(order).await?);
         }
         let seen = state.offset + count;
-        let window_left = count > 0 && seen <= cap && total.is_some_and(|t| (seen as u64) < t);
+        // The next page starts `ORDER_PAGE_OVERLAP` places early; a page no longer than the
+        // overlap would not move on, so it ends the window (a full page always moves on).
+        let window_left =
+            count > ORDER_PAGE_OVERLAP && seen <= cap && total.is_some_and(|t| (seen as u64) < t);
         let next = if window_left {
             Some(OrderCursor {
-                offset: seen,
-                ..state
+                offset: seen - ORDER_PAGE_OVERLAP,
+                recent: search
+                    .results
+                    .iter()
+                    .map(|o| o.id.0.clone())
+                    .skip(count.saturating_sub(2 * ORDER_PAGE_OVERLAP))
+                    .collect(),
+                ..state.clone()
             })
         } else if state.hi < state.until {
             let width = (state.hi - state.lo).saturating_mul(2).max(1);
@@ -633,6 +657,7 @@ impl MercadoLibre {
                 hi: lo.saturating_add(width).min(state.until),
                 until: state.until,
                 offset: 0,
+                recent: Vec::new(),
             })
         } else {
             None

@@ -943,3 +943,42 @@ async fn a_short_scan_page_mid_scroll_does_not_end_the_scan() {
     assert_eq!(unique.len(), 250, "a short page is not the end");
     assert_eq!(records.len(), 250);
 }
+
+#[tokio::test]
+async fn an_order_updated_mid_scan_does_not_make_the_scan_skip_another() {
+    use tidemark_sim::mercadolibre::OrderEdit;
+    let s = setup(fast(10, 120), FaultConfig::none(), 200.0).await;
+    let scope = ScanScope::Full;
+    let first =
+        s.ml.scan_page(ScanKind::Orders, &scope, None)
+            .await
+            .unwrap();
+    assert_eq!(first.records.len(), 50);
+    // An order of the first page changes: it leaves the scan's window, and every later order
+    // moves one place towards the start.
+    let moved: u64 = first.records[0].external_id.as_str().parse().unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert!(s.sim.edit_order(
+        moved,
+        &OrderEdit {
+            status: Some("cancelled".into())
+        }
+    ));
+    let mut seen: Vec<String> = first
+        .records
+        .iter()
+        .map(|r| r.external_id.0.clone())
+        .collect();
+    let mut cursor = first.next;
+    while let Some(c) = cursor {
+        let page =
+            s.ml.scan_page(ScanKind::Orders, &scope, Some(&c))
+                .await
+                .unwrap();
+        seen.extend(page.records.iter().map(|r| r.external_id.0.clone()));
+        cursor = page.next;
+    }
+    let unique: BTreeSet<&String> = seen.iter().collect();
+    assert_eq!(unique.len(), 120, "no order skipped");
+    assert_eq!(seen.len(), 120, "none returned twice");
+}
