@@ -3,7 +3,9 @@
 //! Paging: `orderby=id&order=asc` (never by date: ties make date pages unstable), by `offset`.
 //! Each page after the first starts one record *before* where the last one ended and must
 //! contain the last id seen: if it does not, records were deleted before the cursor and the
-//! offset steps back until it does, so a delete during a scan never makes it skip a record.
+//! offset steps back until it does, so a delete during a scan never makes it skip a record. An
+//! empty page there is such a case too (deletes pushed the offset past the end), not the end:
+//! the offset goes to the last record `X-WP-Total` counts and steps back from there.
 //! Incremental scans use `modified_after` (strict) with `dates_are_gmt=true` at the caller's
 //! `since`, which already has the overlap subtracted.
 
@@ -31,6 +33,9 @@ use url::Url;
 use crate::config::{Keys, Settings};
 use crate::mapping;
 
+/// How many times one scan page steps back looking for where the last page ended (deletes
+/// before the cursor) before giving up with a transient error.
+const MAX_STEP_BACKS: u32 = 1_000;
 /// WooCommerce's batch limit (`woocommerce_rest_batch_items_limit`).
 pub const MAX_BATCH: usize = 100;
 /// How many of the newest orders (in pages of 100) `find_order_by_number` reads when the
@@ -790,6 +795,7 @@ impl Connector for WooCommerce {
             ScanKind::Products => "products",
             ScanKind::Orders => "orders",
         };
+        let mut steps = 0u32;
         let (items, total, request_offset, raw_len) = loop {
             let request_offset = if state.last_id > 0 {
                 state.offset.saturating_sub(1)
@@ -817,21 +823,32 @@ impl Connector for WooCommerce {
                 .get("x-wp-total")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok());
-            let continuous = state.last_id == 0
-                || request_offset == 0
+            // A resumed page must start at or before the last record seen. An empty one does
+            // not: records before the cursor were deleted and pushed it past the end.
+            let resumed = state.last_id > 0 && request_offset > 0;
+            let continuous = !resumed
                 || items
                     .first()
-                    .is_none_or(|first| id_u64(first) <= state.last_id);
+                    .is_some_and(|first| id_u64(first) <= state.last_id);
             if continuous {
                 let raw_len = items.len() as u64;
                 break (items, total, request_offset, raw_len);
             }
-            // Records before the cursor disappeared: step back until the page overlaps.
-            state.offset = request_offset.saturating_sub(per_page).max(1);
-            if request_offset <= 1 {
-                state.offset = 0;
-                state.last_id = 0;
+            steps += 1;
+            if steps > MAX_STEP_BACKS {
+                return Err(ConnectorError::transient(format!(
+                    "woocommerce {path} listing: could not find where the scan stopped \
+                     (id {}) after {MAX_STEP_BACKS} steps back",
+                    state.last_id
+                )));
             }
+            // Records before the cursor disappeared: step back until the page overlaps. Past
+            // the end, go straight to the last record the listing has (X-WP-Total), which
+            // is at or after where the scan stopped unless everything after it went too.
+            state.offset = match total {
+                Some(t) if items.is_empty() && t <= request_offset => t,
+                _ => request_offset.saturating_sub(per_page),
+            };
         };
         let fresh: Vec<Value> = items
             .into_iter()

@@ -287,3 +287,52 @@ async fn an_edit_made_during_a_scan_is_caught_by_the_next_incremental_scan() {
 fn first_variation_sku(sim: &WooSim, id: u64) -> Option<String> {
     sim.shapes().get(&id)?.variation_skus.first().cloned()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletes_before_the_cursor_mid_scan_skip_nothing_after_it() {
+    // 250 products in pages of 100; after page 2, 60 of the first 200 are deleted, which
+    // pushes the third page's offset (199) past the 190 left.
+    let (sim, _running, wc) = setup(250, FaultConfig::none()).await;
+    let ids = sim.product_ids();
+    let seen = scan_with(&wc, ScanKind::Products, ScanScope::Full, |page| {
+        if page == 2 {
+            for id in ids.iter().take(200).step_by(3).take(60) {
+                assert!(sim.admin_delete_product(*id));
+            }
+        }
+    })
+    .await;
+    assert_eq!(seen.repeated(), vec![]);
+    let left: BTreeSet<u64> = sim.product_ids().into_iter().collect();
+    assert_eq!(left.len(), 190);
+    let missed: Vec<u64> = left
+        .iter()
+        .filter(|id| !seen.records.contains_key(id))
+        .copied()
+        .collect();
+    assert_eq!(
+        missed,
+        Vec::<u64>::new(),
+        "products after the cursor never returned"
+    );
+
+    // Deletes that leave the cursor in the middle of a page: stepped back, nothing skipped.
+    let (sim, _running, wc) = setup(250, FaultConfig::none()).await;
+    let ids = sim.product_ids();
+    let seen = scan_with(&wc, ScanKind::Products, ScanScope::Full, |page| {
+        if page == 1 {
+            for id in ids.iter().take(100).skip(10).take(30) {
+                assert!(sim.admin_delete_product(*id));
+            }
+        }
+    })
+    .await;
+    assert_eq!(seen.repeated(), vec![]);
+    assert_eq!(
+        seen.records.len(),
+        250,
+        "the deleted ones were seen on page 1"
+    );
+    let left: BTreeSet<u64> = sim.product_ids().into_iter().collect();
+    assert!(left.iter().all(|id| seen.records.contains_key(id)));
+}
