@@ -44,7 +44,13 @@ pub struct MercadoLibre {
     tokens: Mutex<Tokens>,
     connection: ConnectionId,
     sink: Arc<dyn CredentialSink>,
+    /// The pair in `tokens` came from a refresh but the sink has not stored it yet: every call
+    /// tries to store it again before its request.
+    unsaved: std::sync::atomic::AtomicBool,
 }
+
+/// Attempts at storing a rotated pair before giving up for this refresh.
+const SAVE_ATTEMPTS: u32 = 3;
 
 impl fmt::Debug for MercadoLibre {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -227,6 +233,7 @@ impl MercadoLibre {
             tokens: Mutex::new(tokens),
             connection,
             sink,
+            unsaved: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -237,6 +244,16 @@ impl MercadoLibre {
     /// Sends a request with the current access token; a 401 refreshes the pair once (under the
     /// lock) and sends it again.
     async fn call(&self, build: impl Fn() -> ApiRequest) -> Result<ApiResponse, ConnectorError> {
+        if self.unsaved.load(std::sync::atomic::Ordering::Acquire) {
+            let tokens = self.tokens.lock().await;
+            if let Err(e) = self.save(&tokens, 1).await {
+                tracing::error!(
+                    connection = %self.connection,
+                    error = %e,
+                    "the rotated mercadolibre tokens are still held in memory only"
+                );
+            }
+        }
         let token = self.tokens.lock().await.access_token.clone();
         let request = build().inspect(readable).bearer_auth(&token)?;
         match self.http.send(request).await {
@@ -277,17 +294,45 @@ impl MercadoLibre {
             }
             Err(other) => return Err(other),
         };
-        let fresh = Tokens {
+        // The old refresh token is spent: the new pair is kept in memory before anything
+        // else can fail, so this process keeps working even if it cannot be stored.
+        *tokens = Tokens {
             client_secret: tokens.client_secret.clone(),
             access_token: answer.access_token,
             refresh_token: answer.refresh_token,
         };
-        self.sink
-            .save(self.connection, &fresh.to_credentials())
-            .await
-            .map_err(|e| e.context("storing the rotated mercadolibre tokens"))?;
-        *tokens = fresh;
+        self.unsaved
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.save(&tokens, SAVE_ATTEMPTS).await.map_err(|e| {
+            ConnectorError::transient(format!(
+                "mercadolibre rotated the OAuth tokens; the new pair is held in memory and in                  use, but it could not be saved ({e}); it will be saved again before the next                  request, and if this process stops first the seller must authorise tidemark                  again"
+            ))
+        })?;
         Ok(tokens.access_token.clone())
+    }
+
+    /// Stores `tokens` through the sink, trying up to `attempts` times; clears `unsaved` once
+    /// stored.
+    async fn save(&self, tokens: &Tokens, attempts: u32) -> Result<(), ConnectorError> {
+        let mut last = None;
+        for attempt in 0..attempts.max(1) {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(100 << attempt.min(4))).await;
+            }
+            match self
+                .sink
+                .save(self.connection, &tokens.to_credentials())
+                .await
+            {
+                Ok(()) => {
+                    self.unsaved
+                        .store(false, std::sync::atomic::Ordering::Release);
+                    return Ok(());
+                }
+                Err(e) => last = Some(e.context("storing the rotated mercadolibre tokens")),
+            }
+        }
+        Err(last.unwrap_or_else(|| ConnectorError::fatal("no attempt to store the tokens")))
     }
 
     /// The refresh token in use now (for tests and diagnostics; never logged).

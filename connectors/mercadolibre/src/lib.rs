@@ -5,7 +5,7 @@
 //!   `scroll_id` then multiget in twenties, orders by `order.date_last_updated.from`, item
 //!   updates with list-replace pictures and variations, stock as read-then-write deltas,
 //!   creates that look the SKU up first, OAuth refresh under a lock with the rotated pair
-//!   persisted before use, client-side pacing at about 5 req/s;
+//!   kept in memory first and then persisted (retried until stored), client-side pacing at about 5 req/s;
 //! - `mapping`: MercadoLibre JSON ↔ canonical records (prices parsed as decimals from the JSON
 //!   text, never through `f64`);
 //! - `webhook`: notifications, which are unsigned hints naming a resource to fetch.

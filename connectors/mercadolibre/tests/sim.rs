@@ -982,3 +982,89 @@ async fn an_order_updated_mid_scan_does_not_make_the_scan_skip_another() {
     assert_eq!(unique.len(), 120, "no order skipped");
     assert_eq!(seen.len(), 120, "none returned twice");
 }
+
+/// Fails its first `failures` saves, then records.
+struct FlakySink {
+    failures: Mutex<u32>,
+    saved: Mutex<Vec<Credentials>>,
+}
+
+#[async_trait]
+impl CredentialSink for FlakySink {
+    async fn save(&self, _: ConnectionId, credentials: &Credentials) -> Result<(), ConnectorError> {
+        let mut failures = self.failures.lock().unwrap();
+        if *failures > 0 {
+            *failures -= 1;
+            return Err(ConnectorError::transient("credential store unavailable"));
+        }
+        self.saved.lock().unwrap().push(credentials.clone());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_failed_credential_save_keeps_the_rotated_pair_in_memory() {
+    let sim = MlSim::new(fast(3, 0), FaultConfig::none());
+    let running = sim.serve().await.unwrap();
+    let sink = Arc::new(FlakySink {
+        failures: Mutex::new(1_000),
+        saved: Mutex::new(Vec::new()),
+    });
+    let mut settings = Settings::new("MLA", 207_035_636, "5503910054141466");
+    settings.base_url = running.base_url.clone();
+    settings.requests_per_second = 200.0;
+    let ml = MercadoLibre::new(
+        settings,
+        tokens("TG-initial"),
+        ConnectionId(1),
+        sink.clone(),
+    )
+    .unwrap();
+    let id = ExternalId::new(sim.item_ids()[0].clone());
+
+    sim.expire_access_tokens();
+    let err = ml.fetch_one(ScanKind::Products, &id).await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(err.to_string().contains("held in memory"), "{err}");
+    // The spent token is not kept: the client holds the pair the platform now honours.
+    assert_eq!(
+        ml.current_tokens().await.refresh_token,
+        sim.current_refresh_token()
+    );
+    assert!(sink.saved.lock().unwrap().is_empty());
+
+    // The connection still works, without another refresh; once the store is back, the
+    // pair is saved before the next request.
+    assert!(
+        ml.fetch_one(ScanKind::Products, &id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(sim.refreshes(), 1);
+    *sink.failures.lock().unwrap() = 0;
+    assert!(
+        ml.fetch_one(ScanKind::Products, &id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let saved = sink.saved.lock().unwrap().clone();
+    assert_eq!(saved.len(), 1);
+    assert_eq!(
+        saved[0].get("refresh_token").unwrap().expose(),
+        sim.current_refresh_token()
+    );
+
+    // A save that fails once is retried within the refresh.
+    *sink.failures.lock().unwrap() = 1;
+    sim.expire_access_tokens();
+    assert!(
+        ml.fetch_one(ScanKind::Products, &id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(sim.refreshes(), 2);
+    assert_eq!(sink.saved.lock().unwrap().len(), 2);
+}
