@@ -38,7 +38,7 @@ use crate::mapping;
 pub const MAX_QUERY_COST: u32 = 1000;
 /// Media and variants read with each product of a page; more are paged per product.
 pub const MEDIA_FIRST: u32 = 10;
-pub const VARIANTS_FIRST: u32 = 20;
+pub const VARIANTS_FIRST: u32 = 10;
 /// Orders per page (each with up to 50 lines and 10 fulfilments).
 pub const ORDERS_FIRST: u32 = 5;
 

@@ -144,12 +144,20 @@ fn run_query<'a>(
             resolve_root(&shop, f.name.as_str(), &args)?
         };
         let key = f.alias.clone().unwrap_or_else(|| f.name.clone());
-        let holder = json!({ f.name.clone(): value });
-        let projected = ctx.project(&holder, &single(f))?;
-        data.insert(key, projected.get(&f.name).cloned().unwrap_or(Value::Null));
-        let _ = projected;
+        data.insert(key, project_root(ctx, f, value)?);
     }
     Ok(Value::Object(data))
+}
+
+/// Projects a root field's resolved `value` onto `f`'s selection.
+fn project_root<'a>(ctx: &mut Ctx<'a>, f: &'a Fld<'a>, value: Value) -> Result<Value, String> {
+    let mut holder = Map::new();
+    holder.insert(f.name.clone(), value);
+    let projected = ctx.project(&Value::Object(holder), &single(f))?;
+    Ok(match projected {
+        Value::Object(mut m) => m.remove(&f.name).unwrap_or(Value::Null),
+        _ => Value::Null,
+    })
 }
 
 /// A selection set holding only `f` (without its alias, so the holder's key matches).
@@ -192,18 +200,28 @@ fn keyset<T>(
     args: &Map<String, Value>,
     node: impl Fn(&T) -> Value,
 ) -> Result<Value, String> {
-    items.sort_by_key(|(v, id, _)| (*v, *id));
-    if args.get("reverse").and_then(Value::as_bool) == Some(true) {
-        items.reverse();
-    }
+    let reverse = args.get("reverse").and_then(Value::as_bool) == Some(true);
     let after = match args.get("after").and_then(Value::as_str) {
         Some(c) => Some(decode_key(c)?),
         None => None,
     };
+    // Only the items past the cursor, and of those only the first `first + 1` are sorted:
+    // a page costs O(n), not O(n log n), over a large catalogue.
+    items.retain(|(v, id, _)| {
+        after.is_none_or(|a| if reverse { (*v, *id) < a } else { (*v, *id) > a })
+    });
+    let order = |a: &(i64, u64, T), b: &(i64, u64, T)| {
+        let ord = (a.0, a.1).cmp(&(b.0, b.1));
+        if reverse { ord.reverse() } else { ord }
+    };
+    let take = first_of(args) + 1;
+    if items.len() > take {
+        items.select_nth_unstable_by(take - 1, order);
+        items.truncate(take);
+    }
+    items.sort_unstable_by(order);
     let page = items
         .iter()
-        .filter(|(v, id, _)| after.is_none_or(|a| (*v, *id) > a))
-        .take(first_of(args) + 1)
         .map(|(v, id, t)| (key_cursor(*v, *id), node(t)))
         .collect();
     Ok(graphql::page(page))
@@ -320,9 +338,7 @@ fn run_mutations<'a>(
             other => return Err(format!("Field '{other}' doesn't exist on type 'Mutation'")),
         };
         let key = f.alias.clone().unwrap_or_else(|| f.name.clone());
-        let holder = json!({ f.name.clone(): value });
-        let projected = ctx.project(&holder, &single(f))?;
-        data.insert(key, projected.get(&f.name).cloned().unwrap_or(Value::Null));
+        data.insert(key, project_root(ctx, f, value)?);
     }
     Ok(Value::Object(data))
 }

@@ -235,11 +235,11 @@ impl<'a> Ctx<'a> {
                 .and_then(Value::as_str)
                 .and_then(decode_offset);
             let start = after.map_or(0, |o| o + 1);
-            let page: Vec<(String, Value)> = items
+            let page: Vec<(String, &Value)> = items
                 .iter()
                 .enumerate()
                 .skip(start)
-                .map(|(i, v)| (offset_cursor(i), v.clone()))
+                .map(|(i, v)| (offset_cursor(i), v))
                 .collect();
             return self.connection(page, f);
         }
@@ -249,12 +249,7 @@ impl<'a> Ctx<'a> {
                 .as_array()
                 .map(|a| {
                     a.iter()
-                        .map(|p| {
-                            (
-                                p["cursor"].as_str().unwrap_or("").to_owned(),
-                                p["node"].clone(),
-                            )
-                        })
+                        .map(|p| (p["cursor"].as_str().unwrap_or("").to_owned(), &p["node"]))
                         .collect()
                 })
                 .unwrap_or_default();
@@ -284,7 +279,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Pages `items` (all past `after`) by `first`.
-    fn connection(&mut self, items: Vec<(String, Value)>, f: &Fld<'a>) -> Result<Value, String> {
+    fn connection(&mut self, items: Vec<(String, &Value)>, f: &Fld<'a>) -> Result<Value, String> {
         let args = self.args(f);
         let first = args
             .get("first")
@@ -292,7 +287,7 @@ impl<'a> Ctx<'a> {
             .ok_or_else(|| format!("`{}` needs a `first` argument", f.name))?;
         let first = usize::try_from(first.min(MAX_FIRST)).unwrap_or(250);
         let has_next = items.len() > first;
-        let page: Vec<(String, Value)> = items.into_iter().take(first).collect();
+        let page: Vec<(String, &Value)> = items.into_iter().take(first).collect();
         self.actual += 2;
         let page_info = json!({
             "hasNextPage": has_next,
@@ -319,7 +314,7 @@ impl<'a> Ctx<'a> {
                     let mut edges = Vec::with_capacity(page.len());
                     for (cursor, node) in &page {
                         self.actual += 1;
-                        let edge = json!({ "cursor": cursor, "node": node });
+                        let edge = obj([("cursor", json!(cursor)), ("node", (*node).clone())]);
                         edges.push(self.project(&edge, &sub.selection_set)?);
                     }
                     Value::Array(edges)
@@ -349,7 +344,16 @@ fn decode_offset(cursor: &str) -> Option<usize> {
 pub fn page(items: Vec<(String, Value)>) -> Value {
     let items: Vec<Value> = items
         .into_iter()
-        .map(|(cursor, node)| json!({ "cursor": cursor, "node": node }))
+        .map(|(cursor, node)| obj([("cursor", Value::String(cursor)), ("node", node)]))
         .collect();
-    json!({ "__page": { "items": items } })
+    obj([("__page", obj([("items", Value::Array(items))]))])
+}
+
+/// A JSON object from owned values (`json!` would copy embedded `Value`s by serialising them).
+pub fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Value {
+    let mut map = Map::new();
+    for (k, v) in pairs {
+        map.insert(k.to_owned(), v);
+    }
+    Value::Object(map)
 }

@@ -194,6 +194,16 @@ impl ShopifySim {
         self.lock().products.get(&id).map(shop::SimProduct::node)
     }
 
+    /// A product's title and its numbers of variants and media (cheap, for assertions over
+    /// large catalogues).
+    pub fn product_shape(&self, gid: &str) -> Option<(String, usize, usize)> {
+        let id = shop::parse_gid("Product", gid)?;
+        self.lock()
+            .products
+            .get(&id)
+            .map(|p| (p.title.clone(), p.variants.len(), p.media.len()))
+    }
+
     /// Changes a product's title as a merchant would (bumps `updatedAt`).
     pub fn edit_title(&self, gid: &str, title: &str) -> bool {
         admin::edit(self, gid, |p| p.title = title.to_owned())

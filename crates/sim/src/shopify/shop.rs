@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tidemark_core::sample;
 
+use super::graphql::obj;
+
 /// Seconds since the Unix epoch (Shopify timestamps have second precision).
 pub type Secs = i64;
 
@@ -280,36 +282,78 @@ impl Shop {
 
 impl SimVariant {
     pub fn node(&self, product_id: u64) -> Value {
-        json!({
-            "__typename": "ProductVariant", "id": gid("ProductVariant", self.id),
-            "title": self.title, "sku": self.sku, "barcode": self.barcode, "price": self.price,
-            "compareAtPrice": self.compare_at_price, "updatedAt": iso(self.updated_at),
-            "inventoryQuantity": self.available,
-            "selectedOptions": self.options.iter().map(|(n, v)| json!({"name": n, "value": v})).collect::<Vec<_>>(),
-            "image": self.image_url.as_ref().map(|u| json!({"__typename": "Image", "url": u})),
-            "inventoryItem": {
-                "__typename": "InventoryItem", "id": gid("InventoryItem", self.inventory_item_id),
-                "tracked": true, "sku": self.sku,
-                "measurement": { "weight": self.weight_grams.map(|w| json!({"unit": "GRAMS", "value": w})) },
-            },
-            "product": { "__typename": "Product", "id": gid("Product", product_id) },
-        })
+        let options: Vec<Value> = self
+            .options
+            .iter()
+            .map(|(n, v)| obj([("name", json!(n)), ("value", json!(v))]))
+            .collect();
+        let weight = self.weight_grams.map_or(Value::Null, |w| {
+            obj([("unit", json!("GRAMS")), ("value", json!(w))])
+        });
+        obj([
+            ("__typename", json!("ProductVariant")),
+            ("id", json!(gid("ProductVariant", self.id))),
+            ("title", json!(self.title)),
+            ("sku", json!(self.sku)),
+            ("barcode", json!(self.barcode)),
+            ("price", json!(self.price)),
+            ("compareAtPrice", json!(self.compare_at_price)),
+            ("updatedAt", json!(iso(self.updated_at))),
+            ("inventoryQuantity", json!(self.available)),
+            ("selectedOptions", Value::Array(options)),
+            (
+                "image",
+                self.image_url.as_ref().map_or(Value::Null, |u| {
+                    obj([("__typename", json!("Image")), ("url", json!(u))])
+                }),
+            ),
+            (
+                "inventoryItem",
+                obj([
+                    ("__typename", json!("InventoryItem")),
+                    ("id", json!(gid("InventoryItem", self.inventory_item_id))),
+                    ("tracked", json!(true)),
+                    ("sku", json!(self.sku)),
+                    ("measurement", obj([("weight", weight)])),
+                ]),
+            ),
+            (
+                "product",
+                obj([
+                    ("__typename", json!("Product")),
+                    ("id", json!(gid("Product", product_id))),
+                ]),
+            ),
+        ])
+    }
+}
+
+impl SimMedia {
+    pub fn node(&self) -> Value {
+        obj([
+            ("__typename", json!("MediaImage")),
+            ("id", json!(gid("MediaImage", self.id))),
+            ("alt", json!(self.alt)),
+            ("mediaContentType", json!("IMAGE")),
+            ("status", json!("READY")),
+            (
+                "image",
+                obj([
+                    ("__typename", json!("Image")),
+                    ("url", json!(self.url)),
+                    ("width", json!(800)),
+                    ("height", json!(800)),
+                ]),
+            ),
+        ])
     }
 }
 
 impl SimProduct {
+    /// The product as a GraphQL node. Built without `json!` around nested values (which
+    /// would copy them by serialising): this runs for every product of every page.
     pub fn node(&self) -> Value {
-        let media: Vec<Value> = self
-            .media
-            .iter()
-            .map(|m| {
-                json!({
-                    "__typename": "MediaImage", "id": gid("MediaImage", m.id), "alt": m.alt,
-                    "mediaContentType": "IMAGE", "status": "READY",
-                    "image": { "__typename": "Image", "url": m.url, "width": 800, "height": 800 },
-                })
-            })
-            .collect();
+        let media: Vec<Value> = self.media.iter().map(SimMedia::node).collect();
         let variants: Vec<Value> = self
             .variants
             .iter()
@@ -320,16 +364,35 @@ impl SimProduct {
                 n
             })
             .collect();
-        json!({
-            "__typename": "Product", "id": gid("Product", self.id),
-            "legacyResourceId": self.id.to_string(), "handle": self.handle, "title": self.title,
-            "status": self.status, "vendor": self.vendor, "productType": self.product_type,
-            "tags": self.tags, "updatedAt": iso(self.updated_at), "createdAt": iso(self.created_at),
-            "descriptionHtml": self.description_html,
-            "options": self.options.iter().enumerate().map(|(i, n)| json!({"__typename": "ProductOption", "name": n, "position": i + 1})).collect::<Vec<_>>(),
-            "media": { "__connection": media },
-            "variants": { "__connection": variants },
-        })
+        let options: Vec<Value> = self
+            .options
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                obj([
+                    ("__typename", json!("ProductOption")),
+                    ("name", json!(n)),
+                    ("position", json!(i + 1)),
+                ])
+            })
+            .collect();
+        obj([
+            ("__typename", json!("Product")),
+            ("id", json!(gid("Product", self.id))),
+            ("legacyResourceId", json!(self.id.to_string())),
+            ("handle", json!(self.handle)),
+            ("title", json!(self.title)),
+            ("status", json!(self.status)),
+            ("vendor", json!(self.vendor)),
+            ("productType", json!(self.product_type)),
+            ("tags", json!(self.tags)),
+            ("updatedAt", json!(iso(self.updated_at))),
+            ("createdAt", json!(iso(self.created_at))),
+            ("descriptionHtml", json!(self.description_html)),
+            ("options", Value::Array(options)),
+            ("media", obj([("__connection", Value::Array(media))])),
+            ("variants", obj([("__connection", Value::Array(variants))])),
+        ])
     }
 }
 
