@@ -208,7 +208,13 @@ fn keyset<T>(
     // Only the items past the cursor, and of those only the first `first + 1` are sorted:
     // a page costs O(n), not O(n log n), over a large catalogue.
     items.retain(|(v, id, _)| {
-        after.is_none_or(|a| if reverse { (*v, *id) < a } else { (*v, *id) > a })
+        after.is_none_or(|a| {
+            if reverse {
+                (*v, *id) < a
+            } else {
+                (*v, *id) > a
+            }
+        })
     });
     let order = |a: &(i64, u64, T), b: &(i64, u64, T)| {
         let ord = (a.0, a.1).cmp(&(b.0, b.1));
