@@ -36,6 +36,8 @@ use crate::mapping;
 /// How many times one scan page steps back looking for where the last page ended (deletes
 /// before the cursor) before giving up with a transient error.
 const MAX_STEP_BACKS: u32 = 1_000;
+/// Pages of 100 variations read for one product at most (10,000 variations).
+const MAX_VARIATION_PAGES: u32 = 100;
 /// WooCommerce's batch limit (`woocommerce_rest_batch_items_limit`).
 pub const MAX_BATCH: usize = 100;
 /// How many of the newest orders (in pages of 100) `find_order_by_number` reads when the
@@ -194,10 +196,13 @@ impl WooCommerce {
         .await
     }
 
-    /// Every variation of a variable product.
+    /// Every variation of a variable product, in pages of 100 until a short page. Each page
+    /// must bring variations not seen yet (a cache that ignores `page` would repeat the first
+    /// forever), and at most [`MAX_VARIATION_PAGES`] are read.
     async fn variations(&self, product_id: u64) -> Result<Vec<Value>, ConnectorError> {
         let mut out = Vec::new();
-        for page in 1.. {
+        let mut seen = std::collections::BTreeSet::new();
+        for page in 1..=MAX_VARIATION_PAGES {
             let (v, _) = self
                 .get(
                     &format!("products/{product_id}/variations"),
@@ -211,12 +216,22 @@ impl WooCommerce {
                 .await?;
             let items = v.as_array().cloned().unwrap_or_default();
             let n = items.len();
-            out.extend(items);
+            let before = out.len();
+            out.extend(items.into_iter().filter(|item| seen.insert(id_u64(item))));
             if n < 100 {
-                break;
+                return Ok(out);
+            }
+            if out.len() == before {
+                return Err(ConnectorError::fatal(format!(
+                    "variations of product {product_id}: page {page} repeats variations already \
+                     read (the shop or a cache in front of it ignores `page`)"
+                )));
             }
         }
-        Ok(out)
+        Err(ConnectorError::fatal(format!(
+            "product {product_id} has more than {} variations (or its listing never ends)",
+            MAX_VARIATION_PAGES * 100
+        )))
     }
 
     async fn product_record(&self, product: &Value) -> Result<ExternalRecord, ConnectorError> {
@@ -280,7 +295,7 @@ impl WooCommerce {
                 })
             }
             WriteOp::CreateOrder { order } => {
-                let body = mapping::order_body(order);
+                let body = mapping::order_body(order)?;
                 let (v, _) = self
                     .call(|| ApiRequest::post("orders", Idempotency::NonIdempotent).json(&body))
                     .await?;

@@ -99,9 +99,28 @@ fn prices(v: &Value) -> (Option<Decimal>, Option<Decimal>) {
     }
 }
 
+/// A value the platform holds that tidemark cannot represent (an amount past `Decimal`'s
+/// range): an error on that one record, never a panic.
+fn out_of_range(what: &str, field: &str) -> ConnectorError {
+    ConnectorError::rejected(
+        "value_out_of_range",
+        format!("{what} is out of the representable range"),
+    )
+    .with_field(field)
+}
+
 /// `"1.25"` kg (the store's default weight unit) as grams.
-fn grams(v: &Value) -> Option<Decimal> {
-    money(v, "weight").map(|kg| (kg * Decimal::from(1000)).normalize())
+fn grams(v: &Value) -> Result<Option<Decimal>, ConnectorError> {
+    match money(v, "weight") {
+        None => Ok(None),
+        Some(kg) => kg
+            .checked_mul(Decimal::from(1000))
+            .map(|g| Some(g.normalize()))
+            .ok_or_else(|| {
+                let id = id_of(v).map(|i| i.to_string()).unwrap_or_default();
+                out_of_range(&format!("weight {kg} kg of {id}"), "weight")
+            }),
+    }
 }
 
 fn stock(v: &Value) -> Option<i64> {
@@ -211,7 +230,7 @@ pub fn product_from_wc(
                 price,
                 compare_at_price,
                 stock: stock(v),
-                weight_grams: grams(v),
+                weight_grams: grams(v)?,
                 image_hashes,
             });
         }
@@ -226,7 +245,7 @@ pub fn product_from_wc(
             price,
             compare_at_price,
             stock: stock(product),
-            weight_grams: grams(product),
+            weight_grams: grams(product)?,
             image_hashes: Vec::new(),
         }]
     };
@@ -307,35 +326,37 @@ pub fn order_from_wc(order: &Value) -> Result<ExternalRecord, ConnectorError> {
     .iter()
     .filter_map(|k| non_empty(&billing, k))
     .collect();
-    let lines: Vec<OrderLine> = order
+    let items: &[Value] = order
         .get("line_items")
         .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .map(|l| {
-                    let quantity = l.get("quantity").and_then(Value::as_i64).unwrap_or(0);
-                    let subtotal = money(l, "subtotal").unwrap_or_default();
-                    let unit_price = if quantity != 0 {
-                        (subtotal / Decimal::from(quantity)).normalize()
-                    } else {
-                        money(l, "price").unwrap_or_default()
-                    };
-                    OrderLine {
-                        sku: non_empty(l, "sku").map(Sku),
-                        title: str_of(l, "name").to_owned(),
-                        quantity,
-                        unit_price,
-                    }
-                })
-                .collect()
-        })
+        .map(Vec::as_slice)
         .unwrap_or_default();
-    let subtotal = order
-        .get("line_items")
-        .and_then(Value::as_array)
-        .map(|items| items.iter().filter_map(|l| money(l, "subtotal")).sum())
-        .unwrap_or_default();
+    let mut lines = Vec::with_capacity(items.len());
+    let mut subtotal = Decimal::ZERO;
+    for l in items {
+        let quantity = l.get("quantity").and_then(Value::as_i64).unwrap_or(0);
+        let line_subtotal = money(l, "subtotal");
+        let unit_price = match (quantity, line_subtotal) {
+            (0, _) | (_, None) => money(l, "price").unwrap_or_default(),
+            (q, Some(total)) => total
+                .checked_div(Decimal::from(q))
+                .map(|d| d.normalize())
+                .ok_or_else(|| {
+                    out_of_range(&format!("line price of order {external_id}"), "line_items")
+                })?,
+        };
+        if let Some(total) = line_subtotal {
+            subtotal = subtotal.checked_add(total).ok_or_else(|| {
+                out_of_range(&format!("subtotal of order {external_id}"), "line_items")
+            })?;
+        }
+        lines.push(OrderLine {
+            sku: non_empty(l, "sku").map(Sku),
+            title: str_of(l, "name").to_owned(),
+            quantity,
+            unit_price,
+        });
+    }
     let status = order_status_from_wc(str_of(order, "status"));
     let paid = order.get("date_paid").is_some_and(|d| !d.is_null());
     let payment_status = match status {
@@ -724,12 +745,29 @@ pub fn variation_body(
     Value::Object(out)
 }
 
-/// The body of an order create.
-pub fn order_body(order: &SalesOrder) -> Value {
+/// The body of an order create; a line whose total is past `Decimal`'s range is refused.
+pub fn order_body(order: &SalesOrder) -> Result<Value, ConnectorError> {
+    let mut line_items = Vec::with_capacity(order.lines.len());
+    for (n, l) in order.lines.iter().enumerate() {
+        let total = l
+            .unit_price
+            .checked_mul(Decimal::from(l.quantity))
+            .ok_or_else(|| {
+                out_of_range(
+                    &format!("line {n} total ({} × {})", l.unit_price, l.quantity),
+                    &format!("lines.{n}.unit_price"),
+                )
+            })?;
+        line_items.push(json!({
+            "sku": l.sku.as_ref().map(|s| s.0.clone()).unwrap_or_default(),
+            "name": l.title, "quantity": l.quantity,
+            "total": total.to_string(),
+        }));
+    }
     let mut names = order.buyer.name.splitn(2, ' ');
     let first = names.next().unwrap_or("");
     let last = names.next().unwrap_or("");
-    json!({
+    Ok(json!({
         "status": order_status_to_wc(order.status),
         "currency": order.currency.as_str(),
         "set_paid": order.payment_status == PaymentStatus::Paid,
@@ -741,15 +779,11 @@ pub fn order_body(order: &SalesOrder) -> Value {
             "address_1": order.buyer.address.first().cloned().unwrap_or_default(),
             "city": order.buyer.address.get(1).cloned().unwrap_or_default(),
         },
-        "line_items": order.lines.iter().map(|l| json!({
-            "sku": l.sku.as_ref().map(|s| s.0.clone()).unwrap_or_default(),
-            "name": l.title, "quantity": l.quantity,
-            "total": (l.unit_price * Decimal::from(l.quantity)).to_string(),
-        })).collect::<Vec<_>>(),
+        "line_items": line_items,
         "shipping_lines": [{"method_id": "flat_rate", "method_title": "Shipping",
                             "total": order.shipping_total.to_string()}],
         "meta_data": [{"key": NUMBER_META_KEY, "value": order.number}],
-    })
+    }))
 }
 
 /// The meta key under which an order created by tidemark keeps tidemark's number for it.

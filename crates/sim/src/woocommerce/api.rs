@@ -1015,7 +1015,7 @@ async fn list_variations(
     guard(&sim, &headers, &query)?;
     let base = base_of(&headers);
     let mut shop = sim.lock();
-    let params = parse_list(
+    let mut params = parse_list(
         &query,
         shop.utc_offset,
         &[
@@ -1028,6 +1028,10 @@ async fn list_variations(
             "modified",
         ],
     )?;
+    if shop.variation_paging_ignored {
+        params.page = 1;
+        params.offset = None;
+    }
     shop.list_requests += 1;
     let salt = mix(shop.list_requests);
     let p = shop.products.get(&id).ok_or_else(WcErr::invalid_id)?;

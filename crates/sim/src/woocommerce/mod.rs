@@ -406,6 +406,12 @@ impl WooSim {
         fields.get("stock_quantity").and_then(Value::as_i64)
     }
 
+    /// Makes variation listings ignore `page` and `offset` (a cache in front of the shop that
+    /// keys on the path only): every page answers the first.
+    pub fn set_variation_paging_ignored(&self, ignored: bool) {
+        self.lock().variation_paging_ignored = ignored;
+    }
+
     /// Sets one raw field of a product (or, with `variation`, of one of its variations) as
     /// stored, without validation: for tests of values the API would refuse or that a plugin
     /// wrote (`"weight": "79228162514264337593543950335"`). `false` when it does not exist.

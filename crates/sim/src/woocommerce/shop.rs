@@ -119,6 +119,9 @@ pub struct Shop {
     /// Counts list requests, so each one orders `orderby=date` ties differently.
     pub list_requests: u64,
     pub webhook: WebhookState,
+    /// A caching layer that ignores `page` and `offset` on variation listings (the first page
+    /// every time): the trap of a paging loop that waits for a short page.
+    pub variation_paging_ignored: bool,
     /// Site-local time = UTC + this (WordPress "timezone" setting).
     pub utc_offset: Secs,
     /// SKU → (product, variation) while seeding orders, so that naming products does not scan
