@@ -456,7 +456,7 @@ impl MercadoLibre {
                 Err(_) => return self.scan_items(cursor).await,
             },
         };
-        if offset + SCAN_LIMIT > SEARCH_OFFSET_CAP {
+        if offset.saturating_add(SCAN_LIMIT) > SEARCH_OFFSET_CAP {
             return self.scan_items(None).await;
         }
         let path = self.search_path();
@@ -930,7 +930,10 @@ impl MercadoLibre {
                 .filter(|d| **d != 0)
             {
                 let now = current.available_quantity.map_or(0, |c| c.0);
-                body.insert("available_quantity".into(), json!((now + delta).max(0)));
+                body.insert(
+                    "available_quantity".into(),
+                    json!(moved(external_id.as_str(), now, *delta)?),
+                );
             }
         } else if fields.contains(&Field::Price)
             || fields.contains(&Field::Variants)
@@ -955,7 +958,7 @@ impl MercadoLibre {
                     fields,
                     &moves,
                     kept.as_ref(),
-                )),
+                )?),
             );
         }
         let mut current = current;
@@ -1175,7 +1178,7 @@ fn variations_body(
     fields: &tidemark_core::FieldSet,
     moves: &BTreeMap<&str, i64>,
     kept_pictures: Option<&std::collections::BTreeSet<&str>>,
-) -> Vec<Value> {
+) -> Result<Vec<Value>, ConnectorError> {
     let by_id: BTreeMap<&str, &tidemark_core::Variant> = product
         .variants
         .iter()
@@ -1199,7 +1202,7 @@ fn variations_body(
         }
         if let Some(delta) = moves.get(id).filter(|d| **d != 0) {
             let now = v.available_quantity.map_or(0, |c| c.0);
-            entry["available_quantity"] = json!((now + delta).max(0));
+            entry["available_quantity"] = json!(moved(id, now, *delta)?);
         }
         if let Some(kept) = kept_pictures {
             let ids: Vec<&String> = v
@@ -1234,7 +1237,19 @@ fn variations_body(
             out.push(entry);
         }
     }
-    out
+    Ok(out)
+}
+
+/// `now + delta`, at least zero; a sum beyond `i64` (an absurd platform quantity) is refused
+/// for this record rather than wrapped or panicking.
+fn moved(variant: &str, now: i64, delta: i64) -> Result<i64, ConnectorError> {
+    now.checked_add(delta).map(|q| q.max(0)).ok_or_else(|| {
+        ConnectorError::rejected(
+            "mercadolibre_quantity_overflow",
+            format!("quantity {now} of {variant} moved by {delta} does not fit a whole number"),
+        )
+        .with_field("stock")
+    })
 }
 
 #[async_trait]

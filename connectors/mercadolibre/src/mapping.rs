@@ -497,10 +497,18 @@ pub fn order_to_record(
             unit_price: i.unit_price.0,
         })
         .collect();
-    let subtotal: Decimal = lines
-        .iter()
-        .map(|l| l.unit_price * Decimal::from(l.quantity))
-        .sum();
+    // Checked: amounts come from the platform, and `Decimal`'s operators panic on overflow.
+    let subtotal = lines.iter().try_fold(Decimal::ZERO, |sum, l| {
+        l.unit_price
+            .checked_mul(Decimal::from(l.quantity))
+            .and_then(|line| sum.checked_add(line))
+            .ok_or_else(|| {
+                ConnectorError::fatal(format!(
+                    "mercadolibre order {}: the line amounts ({} × {}) overflow a decimal",
+                    order.id.0, l.unit_price, l.quantity
+                ))
+            })
+    })?;
     let name = [
         order.buyer.first_name.as_deref(),
         order.buyer.last_name.as_deref(),
@@ -657,5 +665,21 @@ mod tests {
         let item: MlItem =
             parse_item(r#"{"id":"MLA1","title":"x","price":19.99,"currency_id":"ARS"}"#).unwrap();
         assert_eq!(item.price, Some(Amount(Decimal::new(1999, 2))));
+    }
+
+    #[test]
+    fn absurd_order_amounts_are_an_error_for_that_order_not_a_panic() {
+        let order: MlOrder = serde_json::from_str(
+            r#"{"id":2000000001,"status":"paid","date_created":"2025-06-02T10:01:50.000-04:00",
+                "currency_id":"ARS","order_items":[
+                {"item":{"id":"MLA1","title":"x"},"quantity":9223372036854775807,
+                 "unit_price":79228162514264337593543950335},
+                {"item":{"id":"MLA2","title":"y"},"quantity":2,
+                 "unit_price":79228162514264337593543950335}]}"#,
+        )
+        .unwrap();
+        let err = order_to_record(&order, None).unwrap_err();
+        assert!(err.to_string().contains("2000000001"), "{err}");
+        assert!(err.to_string().contains("overflow"), "{err}");
     }
 }

@@ -1068,3 +1068,47 @@ async fn a_failed_credential_save_keeps_the_rotated_pair_in_memory() {
     assert_eq!(sim.refreshes(), 2);
     assert_eq!(sink.saved.lock().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn an_absurd_platform_quantity_is_refused_for_that_write_not_a_panic() {
+    use tidemark_sim::mercadolibre::ItemEdit;
+    let s = setup(fast(2, 0), FaultConfig::none(), 200.0).await;
+    let id = ExternalId::new(s.sim.item_ids()[0].clone());
+    let before =
+        s.ml.fetch_one(ScanKind::Products, &id)
+            .await
+            .unwrap()
+            .unwrap();
+    let p = product(&before).clone();
+    let v0 = p.variants[0].external_id.clone().unwrap();
+    s.sim
+        .edit_item(
+            id.as_str(),
+            &ItemEdit {
+                stock: Some(i64::MAX),
+                variation_id: Some(v0.as_str().parse().unwrap()),
+                ..ItemEdit::default()
+            },
+        )
+        .unwrap();
+    let err = write(
+        &s.ml,
+        WriteOp::UpdateProduct {
+            external_id: id.clone(),
+            product: p,
+            fields: [Field::Stock].into_iter().collect(),
+            stock: vec![StockChange {
+                variant: v0,
+                sku: None,
+                from: 1,
+                to: 6,
+            }],
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, ConnectorError::Rejected { code, .. } if code == "mercadolibre_quantity_overflow"),
+        "{err}"
+    );
+}

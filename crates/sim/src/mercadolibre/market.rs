@@ -67,8 +67,15 @@ pub struct Item {
 impl Item {
     pub fn sync_quantity(&mut self) {
         if !self.variations.is_empty() {
-            self.available_quantity = self.variations.iter().map(|v| v.available_quantity).sum();
-            self.sold_quantity = self.variations.iter().map(|v| v.sold_quantity).sum();
+            // Saturating: tests set absurd quantities.
+            self.available_quantity = self
+                .variations
+                .iter()
+                .fold(0i64, |sum, v| sum.saturating_add(v.available_quantity));
+            self.sold_quantity = self
+                .variations
+                .iter()
+                .fold(0i64, |sum, v| sum.saturating_add(v.sold_quantity));
         }
     }
 
