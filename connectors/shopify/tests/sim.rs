@@ -379,3 +379,94 @@ async fn pacing_short_uses_the_restore_rate_without_throttles() {
     let share = pacing(60, 100.0).await;
     assert!(share >= 0.90, "used {:.1} %", share * 100.0);
 }
+
+async fn scan_kind(
+    client: &Shopify,
+    kind: ScanKind,
+    scope: ScanScope,
+) -> Vec<tidemark_core::ExternalRecord> {
+    let mut cursor: Option<Cursor> = None;
+    let mut out = Vec::new();
+    loop {
+        let page = client
+            .scan_page(kind, &scope, cursor.as_ref())
+            .await
+            .expect("page");
+        out.extend(page.records);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return out,
+        }
+    }
+}
+
+/// Orders placed and edited after a point are exactly what an incremental orders scan
+/// returns, with their gids and decimal totals; a sale moves stock but is no product edit.
+#[tokio::test]
+async fn incremental_orders_scan_returns_placed_and_edited_orders() {
+    let (sim, running, client) = start(20, 1e6, FaultConfig::none()).await;
+    let before = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let product_gid = sim.product_gids()[3].clone();
+    let node_before = sim.product_node(&product_gid).unwrap();
+    let variant = node_before["variants"]["__connection"][0].clone();
+    let variant_gid = variant["id"].as_str().unwrap().to_owned();
+    let price: rust_decimal::Decimal = variant["price"].as_str().unwrap().parse().unwrap();
+    let stock_before = variant["inventoryQuantity"].as_i64().unwrap();
+
+    let placed = sim.place_order(&[(variant_gid.as_str(), 2)]).unwrap();
+    let placed_again = sim.place_order(&[(variant_gid.as_str(), 1)]).unwrap();
+    let edited = sim.order_gids()[0].clone();
+    assert!(sim.edit_order_note(&edited, "gift wrap"));
+
+    let records = scan_kind(
+        &client,
+        ScanKind::Orders,
+        ScanScope::Incremental { since: before },
+    )
+    .await;
+    let seen: BTreeSet<String> = records.iter().map(|r| r.external_id.0.clone()).collect();
+    let expected: BTreeSet<String> = [placed.clone(), placed_again.clone(), edited.clone()]
+        .into_iter()
+        .collect();
+    assert_eq!(seen, expected);
+    for r in &records {
+        assert!(r.external_id.as_str().starts_with("gid://shopify/Order/"));
+        let RecordContent::Order(o) = &r.content else {
+            panic!()
+        };
+        if r.external_id.as_str() == placed {
+            assert_eq!(o.total, price * rust_decimal::Decimal::from(2));
+            assert_eq!(o.subtotal, o.total);
+            assert_eq!(o.lines.len(), 1);
+            assert_eq!(o.lines[0].quantity, 2);
+            assert_eq!(o.lines[0].unit_price, price);
+        }
+        if r.external_id.as_str() == edited {
+            assert_eq!(o.note.as_deref(), Some("gift wrap"));
+        }
+    }
+    // The sale moved stock, but the product was not edited: same updatedAt, and an
+    // incremental products scan does not return it.
+    let node_after = sim.product_node(&product_gid).unwrap();
+    assert_eq!(node_after["updatedAt"], node_before["updatedAt"]);
+    assert_eq!(
+        node_after["variants"]["__connection"][0]["inventoryQuantity"]
+            .as_i64()
+            .unwrap(),
+        stock_before - 3
+    );
+    let products = scan_all(&client, ScanScope::Incremental { since: before }).await;
+    assert!(products.is_empty());
+    // fetch_one reads an order by its gid.
+    let one = client
+        .fetch_one(
+            ScanKind::Orders,
+            &tidemark_core::ExternalId::new(placed.clone()),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(one.external_id.as_str(), placed);
+    running.stop().await;
+}

@@ -16,6 +16,11 @@ pub(super) fn routes(sim: ShopifySim) -> Router {
     Router::new()
         .route("/_sim/shopify/products", get(list))
         .route("/_sim/shopify/products/{id}", get(one).patch(patch))
+        .route("/_sim/shopify/orders", get(orders).post(place_order))
+        .route(
+            "/_sim/shopify/orders/{id}",
+            axum::routing::patch(patch_order),
+        )
         .route("/_sim/shopify/bucket", get(bucket))
         .route("/_sim/shopify/rate", post(rate))
         .with_state(sim)
@@ -70,14 +75,17 @@ async fn patch(
 ) -> Response {
     let gid_text = gid("Product", id);
     if let Some(stock) = patch.stock {
-        let mut shop = sim.lock();
-        if let Some(v) = shop
-            .products
-            .get_mut(&id)
-            .and_then(|p| p.variants.first_mut())
-        {
-            v.available = stock;
-        }
+        let moved = {
+            let mut shop = sim.lock();
+            shop.products
+                .get_mut(&id)
+                .and_then(|p| p.variants.first_mut())
+                .map(|v| {
+                    v.available = stock;
+                    (v.inventory_item_id, stock)
+                })
+        };
+        sim.inventory_changed(moved.as_slice());
     }
     if patch.title.is_some() || patch.price.is_some() {
         let ok = edit(&sim, &gid_text, |p| {
@@ -109,4 +117,56 @@ struct Rate {
 async fn rate(State(sim): State<ShopifySim>, Json(rate): Json<Rate>) -> Json<serde_json::Value> {
     sim.set_rate(rate.maximum, rate.restore);
     Json(json!({ "ok": true }))
+}
+
+async fn orders(State(sim): State<ShopifySim>) -> Json<Vec<String>> {
+    Json(sim.order_gids())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrderLineIn {
+    /// A variant gid.
+    variant_id: String,
+    quantity: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlaceOrder {
+    lines: Vec<OrderLineIn>,
+}
+
+async fn place_order(State(sim): State<ShopifySim>, Json(order): Json<PlaceOrder>) -> Response {
+    let lines: Vec<(&str, i64)> = order
+        .lines
+        .iter()
+        .map(|l| (l.variant_id.as_str(), l.quantity))
+        .collect();
+    match sim.place_order(&lines) {
+        Some(id) => (StatusCode::CREATED, Json(json!({ "id": id }))).into_response(),
+        None => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({ "error": "unknown variant or quantity not positive" })),
+        )
+            .into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrderPatch {
+    note: String,
+}
+
+async fn patch_order(
+    State(sim): State<ShopifySim>,
+    Path(id): Path<u64>,
+    Json(patch): Json<OrderPatch>,
+) -> Response {
+    if sim.edit_order_note(&gid("Order", id), &patch.note) {
+        Json(json!({ "id": gid("Order", id) })).into_response()
+    } else {
+        StatusCode::NOT_FOUND.into_response()
+    }
 }

@@ -209,6 +209,36 @@ impl ShopifySim {
         admin::edit(self, gid, |p| p.title = title.to_owned())
     }
 
+    /// Places an order for `lines` (variant gid, quantity): stock goes down, no product edit
+    /// (no `updatedAt` change, no `products/update`). Returns the order's gid.
+    pub fn place_order(&self, lines: &[(&str, i64)]) -> Option<String> {
+        let parsed: Option<Vec<(u64, i64)>> = lines
+            .iter()
+            .map(|(g, q)| shop::parse_gid("ProductVariant", g).map(|id| (id, *q)))
+            .collect();
+        let (id, moved) = self.lock().place_order(&parsed?, admin::now())?;
+        self.inventory_changed(&moved);
+        Some(shop::gid("Order", id))
+    }
+
+    /// Changes an order's note as a merchant would (bumps the order's `updatedAt`).
+    pub fn edit_order_note(&self, gid: &str, note: &str) -> bool {
+        shop::parse_gid("Order", gid)
+            .is_some_and(|id| self.lock().edit_order_note(id, note, admin::now()))
+    }
+
+    /// Every order's gid.
+    pub fn order_gids(&self) -> Vec<String> {
+        self.lock()
+            .orders
+            .keys()
+            .map(|id| shop::gid("Order", *id))
+            .collect()
+    }
+
+    /// Stock changed on these inventory items (item id, new available): webhooks.
+    pub(crate) fn inventory_changed(&self, _moved: &[(u64, i64)]) {}
+
     /// What the bucket holds now.
     pub fn bucket_available(&self) -> f64 {
         lock(&self.bucket).status()["currentlyAvailable"]

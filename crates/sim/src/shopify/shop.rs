@@ -239,6 +239,130 @@ impl Shop {
         );
     }
 
+    /// Places an order for `lines` (variant id, quantity) as a buyer would: stock of each
+    /// variant goes down, but the product's `updatedAt` does not move and search does not see a
+    /// product change (an inventory change, platforms.md §1.3 pitfall 3). Returns the order id
+    /// and the inventory items whose stock changed, or `None` if a variant is unknown or a
+    /// quantity is not positive.
+    pub fn place_order(
+        &mut self,
+        lines: &[(u64, i64)],
+        now: Secs,
+    ) -> Option<(u64, Vec<(u64, i64)>)> {
+        let mut priced = Vec::new();
+        for &(variant_id, quantity) in lines {
+            if quantity <= 0 {
+                return None;
+            }
+            let (_, v) = self.products.values().find_map(|p| {
+                p.variants
+                    .iter()
+                    .find(|v| v.id == variant_id)
+                    .map(|v| (p, v))
+            })?;
+            let price: rust_decimal::Decimal = v.price.parse().ok()?;
+            priced.push((v.clone(), quantity, price));
+        }
+        if priced.is_empty() {
+            return None;
+        }
+        let id = self.next_id();
+        let index = u64::try_from(self.orders.len()).unwrap_or(0);
+        let money = |d: rust_decimal::Decimal| {
+            obj([(
+                "shopMoney",
+                obj([
+                    ("amount", json!(d.round_dp(2).to_string())),
+                    ("currencyCode", json!("USD")),
+                ]),
+            )])
+        };
+        let mut subtotal = rust_decimal::Decimal::ZERO;
+        let mut line_nodes = Vec::new();
+        let mut moved = Vec::new();
+        for (v, quantity, price) in &priced {
+            subtotal += *price * rust_decimal::Decimal::from(*quantity);
+            let line_id = self.next_id();
+            line_nodes.push(obj([
+                ("__typename", json!("LineItem")),
+                ("id", json!(gid("LineItem", line_id))),
+                ("sku", json!(v.sku)),
+                ("title", json!(v.title)),
+                ("quantity", json!(quantity)),
+                (
+                    "variant",
+                    obj([
+                        ("__typename", json!("ProductVariant")),
+                        ("id", json!(gid("ProductVariant", v.id))),
+                    ]),
+                ),
+                ("originalUnitPriceSet", money(*price)),
+            ]));
+            for p in self.products.values_mut() {
+                for var in &mut p.variants {
+                    if var.id == v.id {
+                        var.available -= quantity;
+                        moved.push((var.inventory_item_id, var.available));
+                    }
+                }
+            }
+        }
+        let zero = rust_decimal::Decimal::ZERO;
+        let node = obj([
+            ("__typename", json!("Order")),
+            ("id", json!(gid("Order", id))),
+            ("legacyResourceId", json!(id.to_string())),
+            ("name", json!(format!("#{}", 1000 + index))),
+            ("createdAt", json!(iso(now))),
+            ("updatedAt", json!(iso(now))),
+            ("cancelledAt", Value::Null),
+            ("email", json!("buyer@example.com")),
+            ("note", Value::Null),
+            ("displayFinancialStatus", json!("PAID")),
+            ("displayFulfillmentStatus", json!("UNFULFILLED")),
+            ("currencyCode", json!("USD")),
+            (
+                "customer",
+                obj([
+                    ("firstName", json!("Sim")),
+                    ("lastName", json!("Buyer")),
+                    ("email", json!("buyer@example.com")),
+                    ("phone", Value::Null),
+                ]),
+            ),
+            ("shippingAddress", Value::Null),
+            ("subtotalPriceSet", money(subtotal)),
+            ("totalShippingPriceSet", money(zero)),
+            ("totalTaxSet", money(zero)),
+            ("totalPriceSet", money(subtotal)),
+            (
+                "lineItems",
+                obj([("__connection", Value::Array(line_nodes))]),
+            ),
+            ("fulfillments", json!([])),
+        ]);
+        self.orders.insert(
+            id,
+            SimOrder {
+                id,
+                updated_at: now,
+                node,
+            },
+        );
+        Some((id, moved))
+    }
+
+    /// Edits an order as a merchant would (its note); `updatedAt` moves to `now`.
+    pub fn edit_order_note(&mut self, id: u64, note: &str, now: Secs) -> bool {
+        let Some(o) = self.orders.get_mut(&id) else {
+            return false;
+        };
+        o.node["note"] = json!(note);
+        o.node["updatedAt"] = json!(iso(now));
+        o.updated_at = now;
+        true
+    }
+
     /// Remembers what search saw of product `id` before a write, for `lag`.
     pub fn before_write(&mut self, id: u64, lag: Duration) {
         if lag.is_zero() {
