@@ -94,7 +94,13 @@ impl WooCommerce {
             config =
                 config.secret_header(http::header::AUTHORIZATION, &format!("Basic {basic}"))?;
         }
-        let currency = Currency::parse(&settings.currency).unwrap_or_default();
+        // A wrong currency would mislabel every price: refused, never replaced by a default.
+        let currency = Currency::parse(&settings.currency).map_err(|e| {
+            ConnectorError::fatal(format!(
+                "woocommerce currency setting {:?} is not a currency code: {e}",
+                settings.currency
+            ))
+        })?;
         Ok(Self {
             http: HttpClient::new(config)?,
             settings,
@@ -609,9 +615,7 @@ impl WooCommerce {
         let body = mapping::product_body(product, Some(fields));
         let path = format!("products/{id}");
         let answer = if body.as_object().is_some_and(|o| !o.is_empty()) {
-            self.call(|| ApiRequest::put(path.clone()).json(&body))
-                .await?
-                .0
+            self.put_product(id, product, fields).await?
         } else {
             self.get(&path, &[]).await?.0
         };
@@ -670,6 +674,50 @@ impl WooCommerce {
             Err(e) if moved > 0 => Err(after_stock_moves(id, moved, e)),
             Err(e) => Err(e),
         }
+    }
+
+    /// PUTs the product-level `fields` of `product` to product `id`. A body that uploads images
+    /// by `src` is not repeated as it is after an ambiguous failure (each `src` would make one
+    /// more attachment): the product is read first, the images the failed attempt uploaded
+    /// (found by their [`mapping::image_marker`] name) are kept by id, and only the rest is
+    /// sent by `src` again.
+    async fn put_product(
+        &self,
+        id: u64,
+        product: &Product,
+        fields: &FieldSet,
+    ) -> Result<Value, ConnectorError> {
+        let path = format!("products/{id}");
+        let mut product = std::borrow::Cow::Borrowed(product);
+        let mut last = None;
+        for attempt in 0..ATTEMPTS {
+            let body = mapping::product_body(&product, Some(fields));
+            if !mapping::uploads_images(&body) {
+                return Ok(self
+                    .call(|| ApiRequest::put(path.clone()).json(&body))
+                    .await?
+                    .0);
+            }
+            let answer = self
+                .call(|| {
+                    ApiRequest::new(http::Method::PUT, path.clone(), Idempotency::NonIdempotent)
+                        .json(&body)
+                })
+                .await;
+            match answer {
+                Ok((v, _)) => return Ok(v),
+                Err(e) if e.is_retryable() && attempt + 1 < ATTEMPTS => {
+                    tokio::time::sleep(e.retry_hint().unwrap_or(Duration::from_millis(20))).await;
+                    let (current, _) = self.get(&path, &[]).await?;
+                    mapping::bind_uploaded_images(product.to_mut(), &current);
+                    last = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            ConnectorError::transient(format!("PUT of product {id} did not complete"))
+        }))
     }
 
     /// Adds `to - from` to the platform's current quantity, read just before the write.

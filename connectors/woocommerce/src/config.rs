@@ -80,6 +80,12 @@ impl Settings {
                 self.variation_concurrency
             ));
         }
+        if let Err(e) = tidemark_core::Currency::parse(&self.currency) {
+            return Err(format!(
+                "currency = {:?} is not a three-letter ISO 4217 code: {e}",
+                self.currency
+            ));
+        }
         if !(1..=600).contains(&self.timeout_secs) {
             return Err(format!(
                 "timeout_secs = {} is not between 1 and 600",

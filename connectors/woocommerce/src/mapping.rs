@@ -501,6 +501,23 @@ fn file_stem(src: &str) -> String {
 /// is claimed once. Sending those by id keeps an adoption or a repeated update from
 /// uploading the same image again (every `src` makes a new attachment).
 pub fn bind_existing_images(product: &mut Product, existing: &Value) {
+    bind_images(product, existing, true);
+}
+
+/// Like [`bind_existing_images`], by [`image_marker`] names only: the attachments an earlier
+/// attempt of the same write uploaded.
+pub fn bind_uploaded_images(product: &mut Product, existing: &Value) {
+    bind_images(product, existing, false);
+}
+
+/// Whether a product body uploads an image by `src` (and so must not be repeated blindly).
+pub fn uploads_images(body: &Value) -> bool {
+    body.get("images")
+        .and_then(Value::as_array)
+        .is_some_and(|list| list.iter().any(|i| i.get("src").is_some()))
+}
+
+fn bind_images(product: &mut Product, existing: &Value, by_file: bool) {
     let attachments: Vec<(u64, String, String)> = existing
         .get("images")
         .and_then(Value::as_array)
@@ -522,7 +539,8 @@ pub fn bind_existing_images(product: &mut Product, existing: &Value) {
         .collect();
     // Markers first (exact), then file names (looser), so a loose match cannot take an
     // attachment a marker names.
-    for exact in [true, false] {
+    let passes: &[bool] = if by_file { &[true, false] } else { &[true] };
+    for &exact in passes {
         for image in product
             .images
             .iter_mut()

@@ -117,6 +117,19 @@ fn refuses_unknown_or_out_of_range_settings_and_missing_keys() {
     ] {
         assert!(build(bad.clone(), &keys()).is_err(), "{bad} accepted");
     }
+    // A currency that is not one is refused, not replaced by USD.
+    for bad in ["dollars", "", "US"] {
+        let err = build(json!({"base_url": base, "currency": bad}), &keys()).unwrap_err();
+        assert!(err.to_string().contains("currency"), "{bad}: {err}");
+    }
+    let mut settings = tidemark_woocommerce::Settings::new(base);
+    settings.currency = "eur0".into();
+    let keys_struct = tidemark_woocommerce::Keys {
+        consumer_key: "ck".into(),
+        consumer_secret: "cs".into(),
+        webhook_secret: None,
+    };
+    assert!(tidemark_woocommerce::WooCommerce::new(settings, keys_struct).is_err());
     assert!(build(json!({}), &keys()).is_err(), "base_url is required");
     assert!(build(json!({"base_url": "not a url"}), &keys()).is_err());
     let no_secret = Credentials::new().with("consumer_key", "ck_test");

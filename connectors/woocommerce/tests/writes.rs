@@ -406,3 +406,68 @@ async fn a_variant_removed_from_the_product_is_deleted_and_a_new_one_added() {
     assert_eq!(stats.product_deletes, 0);
     assert_eq!(stats.duplicate_creates, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adopted_create_keeps_the_attachments_it_finds() {
+    let (sim, _running, wc) = setup(10, FaultConfig::none()).await;
+    let p = new_variable(90_010);
+    let first = apply(&wc, WriteOp::CreateProduct { product: p.clone() }).await;
+    let attachments = sim.attachment_count();
+    let gallery: Vec<_> = product(&first.record)
+        .images
+        .iter()
+        .map(|i| i.external_id.clone())
+        .collect();
+    assert_eq!(gallery.len(), p.images.len());
+    let again = apply(&wc, WriteOp::CreateProduct { product: p.clone() }).await;
+    assert!(again.adopted);
+    assert_eq!(
+        sim.attachment_count(),
+        attachments,
+        "no image uploaded again"
+    );
+    let kept: Vec<_> = product(&again.record)
+        .images
+        .iter()
+        .map(|i| i.external_id.clone())
+        .collect();
+    assert_eq!(kept, gallery);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_image_upload_after_a_lost_answer_does_not_duplicate_it() {
+    let (sim, _running, wc) = setup(10, FaultConfig::none()).await;
+    let id = ExternalId::new(sim.product_ids()[0].to_string());
+    let current = fetch(&wc, ScanKind::Products, &id).await;
+    let mut p = product(&current).clone();
+    let n = p.images.len();
+    let src = "https://cdn.example.com/new/front.jpg".to_owned();
+    p.images.push(tidemark_core::Image {
+        external_id: None,
+        content_hash: tidemark_core::hash::image_hash_url(&src),
+        src,
+        hash_source: tidemark_core::ImageHashSource::Url,
+        position: n as u32,
+        alt: None,
+    });
+    let attachments = sim.attachment_count();
+    sim.script(
+        "PUT",
+        "products/*",
+        0,
+        tidemark_sim::woocommerce::Scripted::AfterApply,
+    );
+    let done = apply(
+        &wc,
+        WriteOp::UpdateProduct {
+            external_id: id.clone(),
+            product: p,
+            fields: fields(&[Field::Images]),
+            stock: vec![],
+        },
+    )
+    .await;
+    assert_eq!(sim.scripted_left(), 0);
+    assert_eq!(sim.attachment_count(), attachments + 1, "uploaded once");
+    assert_eq!(product(&done.record).images.len(), n + 1);
+}
