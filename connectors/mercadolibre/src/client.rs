@@ -173,6 +173,8 @@ async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
 
 /// Notifications per `/missed_feeds` page (MercadoLibre's default).
 pub const MISSED_FEEDS_LIMIT: usize = 10;
+/// `/missed_feeds` pages read at most (10,000 notifications; they are kept two days).
+pub const MAX_MISSED_FEEDS_PAGES: usize = 1_000;
 
 #[derive(Deserialize)]
 struct TokenAnswer {
@@ -350,8 +352,9 @@ impl MercadoLibre {
         topic: &str,
     ) -> Result<Vec<WebhookEvent>, ConnectorError> {
         let mut events = Vec::new();
+        let mut delivered = std::collections::BTreeSet::new();
         let mut offset = 0usize;
-        loop {
+        for _ in 0..MAX_MISSED_FEEDS_PAGES {
             let answer = self
                 .call(|| {
                     ApiRequest::get("missed_feeds")
@@ -364,23 +367,33 @@ impl MercadoLibre {
                 .await?;
             let page: MissedFeeds = decode(&answer)?;
             let count = page.messages.len();
+            let mut new = 0usize;
             for message in &page.messages {
+                new += 1;
                 match crate::webhook::parse_notification(
                     message.get().as_bytes(),
                     self.settings.user_id,
                     &self.settings.client_id,
                 ) {
+                    // The same notification twice (a page repeated): counted once.
+                    Ok(event) if !delivered.insert(event.delivery_id.clone()) => new -= 1,
                     Ok(event) => events.push(event),
                     Err(ConnectorError::Unauthorized { .. }) => {}
                     Err(e) => return Err(e),
                 }
             }
-            offset += count;
+            offset = offset.saturating_add(count);
             let total = page.paging.and_then(|p| p.total);
-            if count == 0 || total.is_some_and(|t| offset as u64 >= t) {
+            // The end: an empty page, the total reached, or a page with nothing new (an answer
+            // that ignores `offset` would otherwise be read forever).
+            if count == 0 || new == 0 || total.is_some_and(|t| offset as u64 >= t) {
                 return Ok(events);
             }
         }
+        Err(ConnectorError::transient(format!(
+            "mercadolibre /missed_feeds for {topic} did not end after {MAX_MISSED_FEEDS_PAGES} \
+             pages"
+        )))
     }
 
     fn search_path(&self) -> String {
@@ -423,7 +436,8 @@ impl MercadoLibre {
                     "mercadolibre answered a scan page with results but no scroll_id",
                 ));
             };
-            if pages >= MAX_SCAN_PAGES {
+            let total = search.paging.as_ref().and_then(|p| p.total);
+            if pages >= MAX_SCAN_PAGES || total.is_some_and(|t| pages > t.saturating_add(1)) {
                 return Err(ConnectorError::fatal(format!(
                     "mercadolibre item scan did not end after {pages} pages"
                 )));

@@ -1112,3 +1112,99 @@ async fn an_absurd_platform_quantity_is_refused_for_that_write_not_a_panic() {
         "{err}"
     );
 }
+
+/// A server answering every request with `answer(request head)` (HTTP/1.1, one request per
+/// connection).
+async fn fixed_answer(
+    answer: fn(&str) -> &'static str,
+) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let n = socket.read(&mut buf).await.unwrap_or(0);
+                let body = answer(&String::from_utf8_lossy(&buf[..n]));
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    (format!("http://{addr}"), hits)
+}
+
+#[tokio::test]
+async fn missed_feeds_without_a_total_that_ignore_offset_end() {
+    // The same page for every offset, and no `paging.total`.
+    let (base, hits) = fixed_answer(|_| {
+        r#"{"messages":[{"_id":"n1","resource":"/items/MLA1","user_id":207035636,"topic":"items","application_id":5503910054141466,"attempts":1,"sent":"2025-06-02T14:30:00.129Z","received":"2025-06-02T14:30:00.106Z"}]}"#
+    })
+    .await;
+    let mut settings = Settings::new("MLA", 207_035_636, "5503910054141466");
+    settings.base_url = base;
+    settings.requests_per_second = 200.0;
+    let ml = MercadoLibre::new(
+        settings,
+        tokens("TG-initial"),
+        ConnectionId(1),
+        Arc::new(RecordingSink::default()),
+    )
+    .unwrap();
+    let events = tokio::time::timeout(Duration::from_secs(10), ml.missed_notifications("items"))
+        .await
+        .expect("missed_notifications must end")
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert!(hits.load(std::sync::atomic::Ordering::SeqCst) <= 3);
+}
+
+#[tokio::test]
+async fn an_item_scan_whose_scroll_never_empties_is_cut_off() {
+    // Every scan page names the same item, with a total of one.
+    let (base, _) = fixed_answer(|head| {
+        if head.contains("/items/search") {
+            r#"{"paging":{"total":1},"results":["MLA1"],"scroll_id":"s"}"#
+        } else if head.contains("/description") {
+            r#"{"plain_text":"d"}"#
+        } else {
+            r#"[{"code":200,"body":{"id":"MLA1","title":"x","price":1,"currency_id":"ARS"}}]"#
+        }
+    })
+    .await;
+    let mut settings = Settings::new("MLA", 207_035_636, "5503910054141466");
+    settings.base_url = base;
+    settings.requests_per_second = 200.0;
+    let ml = MercadoLibre::new(
+        settings,
+        tokens("TG-initial"),
+        ConnectionId(1),
+        Arc::new(RecordingSink::default()),
+    )
+    .unwrap();
+    let mut cursor: Option<Cursor> = None;
+    let mut pages = 0;
+    let err = loop {
+        match ml
+            .scan_page(ScanKind::Products, &ScanScope::Full, cursor.as_ref())
+            .await
+        {
+            Ok(page) => {
+                pages += 1;
+                assert!(pages < 10, "the scan goes on");
+                cursor = Some(page.next.expect("pages keep naming items"));
+            }
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(err, ConnectorError::Fatal { .. }), "{err}");
+    assert!(pages <= 2, "{pages} pages");
+}
