@@ -396,7 +396,12 @@ impl Shopify {
                         "an image detach",
                     )
                     .await?;
-                user_errors(&data["fileUpdate"])?;
+                // A repeated detach (the first answer was lost) finds the file gone: done.
+                match user_errors(&data["fileUpdate"]) {
+                    Err(ConnectorError::Rejected { code, .. }) if code == "FILE_DOES_NOT_EXIST" => {
+                    }
+                    other => other?,
+                }
                 self.confirm(product_id.as_str()).await
             }
             WriteOp::CreateOrder { .. } | WriteOp::UpdateOrder { .. } => Err(
@@ -491,6 +496,18 @@ impl Shopify {
                 _ => {}
             }
         }
+        // List fields: productSet replaces the whole list, so every kept variant and media id
+        // is sent, new ones without an id; left-out entries are deleted (variants) or
+        // detached (media). Kept variants carry only the fields this write changes.
+        if fields.contains(&Field::Variants) {
+            let location = self.primary_location().await?;
+            let (options, variants) = variants_input(product, fields, &location);
+            input.insert("productOptions".into(), options);
+            input.insert("variants".into(), variants);
+        }
+        if fields.contains(&Field::Images) {
+            input.insert("files".into(), files_input(product));
+        }
         if input.len() > 1 {
             let data = self
                 .graphql(
@@ -505,7 +522,7 @@ impl Shopify {
         }
         // Prices, SKUs and barcodes of existing variants.
         let variant_fields = [Field::Price, Field::Sku, Field::Barcode];
-        if variant_fields.iter().any(|f| fields.contains(f)) {
+        if !fields.contains(&Field::Variants) && variant_fields.iter().any(|f| fields.contains(f)) {
             let variants: Vec<Value> = product
                 .variants
                 .iter()
@@ -639,17 +656,50 @@ pub fn product_set_input(
     handle: Option<&str>,
     location: Option<&str>,
 ) -> Value {
-    let option_names: Vec<&String> = {
-        let mut names: Vec<&String> = Vec::new();
-        for v in &product.variants {
-            for k in v.options.keys() {
-                if !names.contains(&k) {
-                    names.push(k);
-                }
+    let (options, variants) = {
+        let all: tidemark_core::FieldSet =
+            [Field::Price, Field::Sku, Field::Barcode, Field::Weight]
+                .into_iter()
+                .collect();
+        variants_input(product, &all, location.unwrap_or_default())
+    };
+    let mut input = json!({
+        "title": product.title,
+        "descriptionHtml": product.description,
+        "vendor": product.vendor,
+        "productType": product.category,
+        "tags": product.tags,
+        "status": mapping::status_enum(product.status),
+        "productOptions": options,
+        "variants": variants,
+        "files": files_input(product),
+    });
+    if let Some(id) = id {
+        input["id"] = json!(id);
+    }
+    if let Some(handle) = handle {
+        input["handle"] = json!(handle);
+    }
+    input
+}
+
+/// `productOptions` and `variants` of a `ProductSetInput`. Variants with an external id are
+/// kept (their id sent, plus only the fields in `fields`); variants without one are created
+/// with every field and their stock as an initial quantity at `location` (no stock is ever
+/// written as an absolute quantity on an existing variant).
+pub fn variants_input(
+    product: &Product,
+    fields: &tidemark_core::FieldSet,
+    location: &str,
+) -> (Value, Value) {
+    let mut option_names: Vec<&String> = Vec::new();
+    for v in &product.variants {
+        for k in v.options.keys() {
+            if !option_names.contains(&k) {
+                option_names.push(k);
             }
         }
-        names
-    };
+    }
     let options: Vec<Value> = option_names
         .iter()
         .map(|name| {
@@ -668,53 +718,59 @@ pub fn product_set_input(
         .variants
         .iter()
         .map(|v| {
-            let mut input = json!({
-                "sku": v.sku.as_ref().map(|s| s.as_str()),
-                "barcode": v.barcode.as_ref().map(|b| b.as_str()),
-                "price": v.price.map(|p| p.to_string()),
-                "compareAtPrice": v.compare_at_price.map(|p| p.to_string()),
-                "optionValues": v.options.iter().map(|(n, val)| json!({ "optionName": n, "name": val })).collect::<Vec<_>>(),
-            });
+            let mut input = serde_json::Map::new();
+            input.insert(
+                "optionValues".into(),
+                json!(v.options.iter().map(|(n, val)| json!({ "optionName": n, "name": val })).collect::<Vec<_>>()),
+            );
+            let new = v.external_id.is_none();
             if let Some(id) = &v.external_id {
-                input["id"] = json!(id.as_str());
+                input.insert("id".into(), json!(id.as_str()));
             }
-            if let (Some(location), Some(stock)) = (location, v.stock) {
-                input["inventoryQuantities"] =
-                    json!([{ "locationId": location, "name": "available", "quantity": stock }]);
+            if new || fields.contains(&Field::Sku) {
+                input.insert("sku".into(), json!(v.sku.as_ref().map(|s| s.as_str())));
             }
-            if let Some(w) = v.weight_grams {
-                input["inventoryItem"] = json!({ "tracked": true,
-                    "measurement": { "weight": { "unit": "GRAMS", "value": w.to_string().parse::<f64>().unwrap_or(0.0) } } });
+            if new || fields.contains(&Field::Barcode) {
+                input.insert("barcode".into(), json!(v.barcode.as_ref().map(|b| b.as_str())));
             }
-            input
+            if new || fields.contains(&Field::Price) {
+                input.insert("price".into(), json!(v.price.map(|p| p.to_string())));
+                input.insert(
+                    "compareAtPrice".into(),
+                    json!(v.compare_at_price.map(|p| p.to_string())),
+                );
+            }
+            if new
+                && !location.is_empty()
+                && let Some(stock) = v.stock
+            {
+                input.insert(
+                    "inventoryQuantities".into(),
+                    json!([{ "locationId": location, "name": "available", "quantity": stock }]),
+                );
+            }
+            if (new || fields.contains(&Field::Weight))
+                && let Some(w) = v.weight_grams
+            {
+                input.insert("inventoryItem".into(), json!({ "tracked": true,
+                    "measurement": { "weight": { "unit": "GRAMS", "value": w.to_string().parse::<f64>().unwrap_or(0.0) } } }));
+            }
+            Value::Object(input)
         })
         .collect();
-    let files: Vec<Value> = product
+    (Value::Array(options), Value::Array(variants))
+}
+
+/// `files` of a `ProductSetInput`: kept media by id, new images by source URL.
+pub fn files_input(product: &Product) -> Value {
+    product
         .images
         .iter()
         .map(|i| match &i.external_id {
             Some(id) => json!({ "id": id.as_str() }),
             None => json!({ "originalSource": i.src, "alt": i.alt.clone().unwrap_or_default(), "contentType": "IMAGE" }),
         })
-        .collect();
-    let mut input = json!({
-        "title": product.title,
-        "descriptionHtml": product.description,
-        "vendor": product.vendor,
-        "productType": product.category,
-        "tags": product.tags,
-        "status": mapping::status_enum(product.status),
-        "productOptions": options,
-        "variants": variants,
-        "files": files,
-    });
-    if let Some(id) = id {
-        input["id"] = json!(id);
-    }
-    if let Some(handle) = handle {
-        input["handle"] = json!(handle);
-    }
-    input
+        .collect()
 }
 
 /// `userErrors` of a mutation payload as a `Rejected` (the first one; the payload kept).

@@ -470,3 +470,164 @@ async fn incremental_orders_scan_returns_placed_and_edited_orders() {
     assert_eq!(one.external_id.as_str(), placed);
     running.stop().await;
 }
+
+/// Field::Variants and Field::Images on an update: productSet with every kept variant and
+/// media id (list replace), one variant and one image removed, one of each added; the kept
+/// ids survive, the new variant starts at its stock. A repeated detach of a gone image is a
+/// success.
+#[tokio::test]
+async fn update_adds_and_removes_variants_and_images_keeping_ids() {
+    let (sim, running, client) = start(5, 1e6, FaultConfig::none()).await;
+    let gid = sim.product_gids()[1].clone();
+    let record = client
+        .fetch_one(
+            ScanKind::Products,
+            &tidemark_core::ExternalId::new(gid.clone()),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let RecordContent::Product(mut product) = record.content.clone() else {
+        panic!()
+    };
+    assert!(product.variants.len() >= 2 && product.images.len() >= 2);
+    let removed_variant = product.variants.pop().unwrap();
+    let kept_variants: Vec<_> = product
+        .variants
+        .iter()
+        .map(|v| v.external_id.clone().unwrap())
+        .collect();
+    let mut added = product.variants[0].clone();
+    added.external_id = None;
+    added.sku = Some(tidemark_core::Sku("ADDED-VARIANT-1".into()));
+    added.options.insert("size".into(), "XXXL-added".into());
+    added.stock = Some(5);
+    product.variants.push(added);
+    let removed_image = product.images.remove(0);
+    let kept_images: Vec<_> = product
+        .images
+        .iter()
+        .map(|i| i.external_id.clone().unwrap())
+        .collect();
+    let mut new_image = product.images[0].clone();
+    new_image.external_id = None;
+    new_image.src = "https://cdn.example.com/tm/added/1.jpg".into();
+    product.images.push(new_image);
+    let write = Write {
+        key: WriteKey::from("lists"),
+        op: WriteOp::UpdateProduct {
+            external_id: record.external_id.clone(),
+            product,
+            fields: [Field::Variants, Field::Images].into_iter().collect(),
+            stock: vec![],
+        },
+    };
+    let results = client.apply_writes(&[write]).await.unwrap();
+    assert!(results[0].outcome.is_ok(), "{:?}", results[0].outcome);
+    let after = client
+        .fetch_one(ScanKind::Products, &record.external_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let RecordContent::Product(p) = after.content else {
+        panic!()
+    };
+    let ids: Vec<_> = p
+        .variants
+        .iter()
+        .filter_map(|v| v.external_id.clone())
+        .collect();
+    for k in &kept_variants {
+        assert!(ids.contains(k), "kept variant {k} lost");
+    }
+    assert!(!ids.contains(removed_variant.external_id.as_ref().unwrap()));
+    assert_eq!(p.variants.len(), kept_variants.len() + 1);
+    let new_variant = p
+        .variants
+        .iter()
+        .find(|v| v.sku.as_ref().map(|s| s.as_str()) == Some("ADDED-VARIANT-1"))
+        .unwrap();
+    assert_eq!(new_variant.stock, Some(5));
+    assert!(!kept_variants.contains(new_variant.external_id.as_ref().unwrap()));
+    let image_ids: Vec<_> = p
+        .images
+        .iter()
+        .filter_map(|i| i.external_id.clone())
+        .collect();
+    assert_eq!(&image_ids[..kept_images.len()], &kept_images[..]);
+    assert_eq!(p.images.len(), kept_images.len() + 1);
+    assert!(!image_ids.contains(removed_image.external_id.as_ref().unwrap()));
+    assert!(
+        p.images
+            .iter()
+            .any(|i| i.src == "https://cdn.example.com/tm/added/1.jpg")
+    );
+
+    // Detaching an image twice: the second answer is FILE_DOES_NOT_EXIST, counted as done.
+    let image = p.images[0].clone();
+    let detach = Write {
+        key: WriteKey::from("detach"),
+        op: WriteOp::DeleteProductImage {
+            product_id: record.external_id.clone(),
+            image_id: image.external_id.clone(),
+            content_hash: image.content_hash,
+        },
+    };
+    for _ in 0..2 {
+        let results = client
+            .apply_writes(std::slice::from_ref(&detach))
+            .await
+            .unwrap();
+        let confirmed = results[0].outcome.as_ref().unwrap();
+        let RecordContent::Product(p) = &confirmed.record.content else {
+            panic!()
+        };
+        assert!(!p.images.iter().any(|i| i.external_id == image.external_id));
+    }
+    running.stop().await;
+}
+
+/// A product with more variants and media than a listing page reads (10 each) is completed
+/// by per-product pages.
+#[tokio::test]
+async fn products_beyond_the_first_variant_and_media_page_are_completed() {
+    let (_sim, running, client) = start(3, 1e6, FaultConfig::none()).await;
+    let mut product = tidemark_core::sample::product(777);
+    let template = product.variants[0].clone();
+    product.variants.clear();
+    for i in 0..23 {
+        let mut v = template.clone();
+        v.external_id = None;
+        v.sku = Some(tidemark_core::Sku(format!("MANY-{i}")));
+        v.options = [("size".to_owned(), format!("S{i}"))].into_iter().collect();
+        product.variants.push(v);
+    }
+    let image = product.images[0].clone();
+    product.images.clear();
+    for i in 0..14 {
+        let mut im = image.clone();
+        im.external_id = None;
+        im.src = format!("https://cdn.example.com/tm/many/{i}.jpg");
+        product.images.push(im);
+    }
+    let write = Write {
+        key: WriteKey::from("many"),
+        op: WriteOp::CreateProduct { product },
+    };
+    let results = client.apply_writes(&[write]).await.unwrap();
+    let id = results[0]
+        .outcome
+        .as_ref()
+        .unwrap()
+        .record
+        .external_id
+        .clone();
+    let records = scan_all(&client, ScanScope::Full).await;
+    let r = records.iter().find(|r| r.external_id == id).unwrap();
+    let RecordContent::Product(p) = &r.content else {
+        panic!()
+    };
+    assert_eq!(p.variants.len(), 23);
+    assert_eq!(p.images.len(), 14);
+    running.stop().await;
+}
