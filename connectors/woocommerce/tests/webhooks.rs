@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use common::setup;
@@ -18,18 +17,6 @@ use tidemark_sim::FaultConfig;
 use tidemark_woocommerce::{Keys, Settings, WooCommerce};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::sync::mpsc;
-
-/// `$TIDEMARK_SHARED_DATA/data/<relative>`: `None` (with the reason printed) when the variable
-/// is unset; a panic when it is set but the file is missing.
-fn shared_data(relative: &str) -> Option<PathBuf> {
-    let Some(root) = std::env::var_os("TIDEMARK_SHARED_DATA") else {
-        eprintln!("skipped: TIDEMARK_SHARED_DATA is unset, so data/{relative} cannot be read");
-        return None;
-    };
-    let path = PathBuf::from(root).join("data").join(relative);
-    assert!(path.is_file(), "{} is missing", path.display());
-    Some(path)
-}
 
 fn connector(secret: &str) -> WooCommerce {
     WooCommerce::new(
@@ -56,7 +43,9 @@ fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
 
 #[test]
 fn woocommerce_signature_vector_verifies_and_a_changed_byte_fails() {
-    let Some(path) = shared_data("signatures/woocommerce_webhook_signature_vector.json") else {
+    let Some(path) =
+        tidemark_testkit::shared_data_file("signatures/woocommerce_webhook_signature_vector.json")
+    else {
         return;
     };
     let vector: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
