@@ -631,3 +631,126 @@ async fn products_beyond_the_first_variant_and_media_page_are_completed() {
     assert_eq!(p.images.len(), 14);
     running.stop().await;
 }
+
+/// A loopback receiver: every request's headers and body, answered 200.
+async fn receiver() -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<(http::HeaderMap, Vec<u8>)>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/webhooks/shopify", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let (head_end, length) = loop {
+                    let n = stream.read(&mut chunk).await.unwrap();
+                    assert!(n > 0, "connection closed before the body");
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..pos]).to_string();
+                        let length = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap())
+                            })
+                            .unwrap();
+                        break (pos + 4, length);
+                    }
+                };
+                while buf.len() < head_end + length {
+                    let n = stream.read(&mut chunk).await.unwrap();
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                let mut headers = http::HeaderMap::new();
+                for line in head.lines().skip(1) {
+                    if let Some((k, v)) = line.split_once(':') {
+                        headers.insert(
+                            http::HeaderName::from_bytes(k.trim().as_bytes()).unwrap(),
+                            http::HeaderValue::from_str(v.trim()).unwrap(),
+                        );
+                    }
+                }
+                let body = buf[head_end..head_end + length].to_vec();
+                stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await
+                    .unwrap();
+                let _ = tx.send((headers, body));
+            });
+        }
+    });
+    (url, rx)
+}
+
+/// Webhooks from the simulator verify through the connector (HMAC over the raw body) and
+/// dedupe by webhook id; a product edit sends products/update, a sale only
+/// inventory_levels/update; a one-byte change fails verification.
+#[tokio::test]
+async fn simulator_webhooks_verify_and_dedupe_by_webhook_id() {
+    let (url, mut rx) = receiver().await;
+    let sim = ShopifySim::new(
+        ShopifyConfig {
+            products: 5,
+            webhook_url: Some(url),
+            ..ShopifyConfig::default()
+        },
+        FaultConfig::none(),
+    );
+    let running = sim.serve().await.unwrap();
+    let client = Shopify::new(
+        Settings::new(format!("http://{}", running.addr)),
+        Keys {
+            access_token: "shpat_test".into(),
+            webhook_secret: Some("whsec_test".into()),
+        },
+    )
+    .unwrap();
+    sim.set_webhook_duplicates(1);
+    let gid = sim.product_gids()[0].clone();
+    assert!(sim.edit_title(&gid, "webhook edit"));
+    let variant = sim.product_node(&gid).unwrap()["variants"]["__connection"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sim.place_order(&[(variant.as_str(), 1)]).unwrap();
+
+    let mut seen = BTreeSet::new();
+    let mut topics = Vec::new();
+    let mut deliveries = 0;
+    while deliveries < 4 {
+        let (headers, body) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("a delivery")
+            .unwrap();
+        deliveries += 1;
+        let event = client.verify_webhook(&headers, &body).unwrap();
+        let mut tampered = body.clone();
+        tampered[1] ^= 1;
+        assert!(client.verify_webhook(&headers, &tampered).is_err());
+        if seen.insert(event.delivery_id.clone()) {
+            topics.push((event.topic.clone(), event.resource.clone()));
+        }
+    }
+    assert_eq!(seen.len(), 2, "each delivery came twice with one id");
+    topics.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(topics[0].0, "inventory_levels/update");
+    assert_eq!(topics[1].0, "products/update");
+    let resource = topics[1].1.as_ref().unwrap();
+    assert_eq!(resource.external_id.as_str(), gid);
+    // No products/update for the sale: nothing more arrives.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), rx.recv())
+            .await
+            .is_err()
+    );
+    assert_eq!(sim.webhooks_delivered(), 4);
+    running.stop().await;
+}

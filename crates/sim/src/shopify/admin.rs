@@ -44,6 +44,8 @@ pub(super) fn edit(sim: &ShopifySim, gid_text: &str, change: impl FnOnce(&mut Si
     };
     change(p);
     p.updated_at = now();
+    drop(shop);
+    sim.product_changed(id);
     true
 }
 

@@ -638,6 +638,7 @@ fn inventory_adjust(sim: &ShopifySim, args: &Map<String, Value>) -> Value {
         }
     }
     let mut applied = Vec::new();
+    let mut moved = Vec::new();
     for c in &changes {
         let item = text(c, "inventoryItemId")
             .and_then(|g| parse_gid("InventoryItem", &g))
@@ -647,11 +648,14 @@ fn inventory_adjust(sim: &ShopifySim, args: &Map<String, Value>) -> Value {
             for v in &mut p.variants {
                 if v.inventory_item_id == item {
                     v.available += delta;
+                    moved.push((item, v.available));
                 }
             }
         }
         applied.push(json!({ "name": "available", "delta": delta }));
     }
+    drop(shop);
+    sim.inventory_changed(&moved);
     json!({ "inventoryAdjustmentGroup": { "changes": applied, "createdAt": iso(admin::now()) }, "userErrors": [] })
 }
 

@@ -11,6 +11,7 @@ mod admin;
 mod api;
 pub mod graphql;
 pub mod shop;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -117,6 +118,10 @@ pub struct ShopifySim {
     pub(crate) bucket: Arc<Mutex<Bucket>>,
     pub harness: Harness,
     pub(crate) config: Arc<ShopifyConfig>,
+    /// Extra copies of every webhook delivery (same `X-Shopify-Webhook-Id`).
+    pub(crate) webhook_duplicates: Arc<std::sync::atomic::AtomicU64>,
+    /// Deliveries answered 2xx.
+    pub(crate) webhooks_sent: Arc<std::sync::atomic::AtomicU64>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -156,6 +161,8 @@ impl ShopifySim {
             bucket,
             harness,
             config: Arc::new(config),
+            webhook_duplicates: Arc::default(),
+            webhooks_sent: Arc::default(),
         }
     }
 
@@ -236,8 +243,50 @@ impl ShopifySim {
             .collect()
     }
 
-    /// Stock changed on these inventory items (item id, new available): webhooks.
-    pub(crate) fn inventory_changed(&self, _moved: &[(u64, i64)]) {}
+    /// Stock changed on these inventory items (item id, new available): one
+    /// `inventory_levels/update` each (and no `products/update`).
+    pub(crate) fn inventory_changed(&self, moved: &[(u64, i64)]) {
+        for (item, available) in moved {
+            let body = json!({
+                "inventory_item_id": item, "location_id": 1, "available": available,
+                "updated_at": shop::iso(admin::now()),
+                "admin_graphql_api_id": format!("gid://shopify/InventoryLevel/1?inventory_item_id={item}"),
+            });
+            webhooks::deliver(self, "inventory_levels/update", &body);
+        }
+    }
+
+    /// A product was edited: `products/update` with its REST-shaped body.
+    pub(crate) fn product_changed(&self, id: u64) {
+        let body = {
+            let shop = self.lock();
+            let Some(p) = shop.products.get(&id) else {
+                return;
+            };
+            json!({
+                "id": p.id, "admin_graphql_api_id": shop::gid("Product", p.id),
+                "title": p.title, "handle": p.handle, "status": p.status.to_lowercase(),
+                "updated_at": shop::iso(p.updated_at),
+                "variants": p.variants.iter().map(|v| json!({
+                    "id": v.id, "admin_graphql_api_id": shop::gid("ProductVariant", v.id),
+                    "sku": v.sku, "price": v.price, "inventory_item_id": v.inventory_item_id,
+                })).collect::<Vec<_>>(),
+            })
+        };
+        webhooks::deliver(self, "products/update", &body);
+    }
+
+    /// Sends every webhook delivery `1 + n` times (same webhook id).
+    pub fn set_webhook_duplicates(&self, n: u64) {
+        self.webhook_duplicates
+            .store(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Webhook deliveries the receiver answered 2xx (copies counted).
+    pub fn webhooks_delivered(&self) -> u64 {
+        self.webhooks_sent
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
 
     /// What the bucket holds now.
     pub fn bucket_available(&self) -> f64 {
