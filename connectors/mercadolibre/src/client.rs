@@ -47,7 +47,20 @@ pub struct MercadoLibre {
     /// The pair in `tokens` came from a refresh but the sink has not stored it yet: every call
     /// tries to store it again before its request.
     unsaved: std::sync::atomic::AtomicBool,
+    /// Creates of this process by SKU: the item id when the answer arrived, or when a create
+    /// whose outcome is unknown was sent. The `seller_sku` search lags writes, so it alone
+    /// cannot tell a repeated create that the first one happened.
+    journal: std::sync::Mutex<std::collections::HashMap<String, Journalled>>,
 }
+
+#[derive(Debug, Clone)]
+enum Journalled {
+    Created(String),
+    InDoubt(std::time::Instant),
+}
+
+/// SKUs the create journal holds at most (it is cleared when full).
+const JOURNAL_MAX: usize = 100_000;
 
 /// Attempts at storing a rotated pair before giving up for this refresh.
 const SAVE_ATTEMPTS: u32 = 3;
@@ -236,6 +249,7 @@ impl MercadoLibre {
             connection,
             sink,
             unsaved: std::sync::atomic::AtomicBool::new(false),
+            journal: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -780,16 +794,37 @@ impl MercadoLibre {
             .sku
             .as_ref()
             .or_else(|| product.variants.iter().find_map(|v| v.sku.as_ref()));
-        if let Some(sku) = sku
-            && let Some(id) = self.find_item_id(&sku.0).await?
-            && let Some(item) = self.get_item(&id).await?
-        {
-            // An earlier attempt may have created the item but not linked its pictures.
-            let item = self.link_variation_pictures(product, item).await?;
-            return Ok(Confirmed {
-                record: mapping::item_to_record(&item)?,
-                adopted: true,
-            });
+        if let Some(sku) = sku {
+            // This process's own earlier create first (the search lags), then the search.
+            let journalled = self.journalled(&sku.0);
+            let known = match &journalled {
+                Some(Journalled::Created(id)) => Some(id.clone()),
+                _ => None,
+            };
+            let found = match known {
+                Some(id) => Some(id),
+                None => self.find_item_id(&sku.0).await?,
+            };
+            if let Some(id) = found
+                && let Some(item) = self.get_item(&id).await?
+            {
+                return self.adopt(product, item).await;
+            }
+            if let Some(Journalled::InDoubt(at)) = journalled {
+                let lag = Duration::from_millis(self.settings.sku_search_lag_ms);
+                let waited = at.elapsed();
+                if waited < lag {
+                    // The earlier create may exist without the search showing it yet: a new
+                    // create now could duplicate it. Retry once the search can be trusted.
+                    return Err(ConnectorError::transient(format!(
+                        "an earlier create of SKU {} may have been applied and the SKU search \
+                         may not show it yet; not creating again for another {} ms",
+                        sku.0,
+                        (lag - waited).as_millis()
+                    ))
+                    .with_retry_after(Some(lag - waited)));
+                }
+            }
         }
         let body = mapping::create_body(product, &self.category_for(product)?);
         let answer = self
@@ -799,11 +834,31 @@ impl MercadoLibre {
                     .unwrap_or_else(|_| ApiRequest::post("items", Idempotency::NonIdempotent))
                     .context("create item")
             })
-            .await?;
-        let mut item: MlItem = decode(&answer)?;
+            .await;
+        let answer = match answer {
+            Err(e) if e.is_maybe_applied() => {
+                if let Some(sku) = sku {
+                    self.journal(&sku.0, Journalled::InDoubt(std::time::Instant::now()));
+                }
+                return Err(e);
+            }
+            other => other?,
+        };
+        let mut item: MlItem = match decode(&answer) {
+            Ok(item) => item,
+            Err(e) => {
+                if let Some(sku) = sku {
+                    self.journal(&sku.0, Journalled::InDoubt(std::time::Instant::now()));
+                }
+                return Err(e);
+            }
+        };
         let id = item.id.clone().ok_or_else(|| {
             ConnectorError::maybe_applied("mercadolibre created an item without an id")
         })?;
+        if let Some(sku) = sku {
+            self.journal(&sku.0, Journalled::Created(id.clone()));
+        }
         if !product.description.is_empty()
             && let Err(e) = self
                 .write_description(&id, &product.description, true)
@@ -819,6 +874,110 @@ impl MercadoLibre {
         Ok(Confirmed {
             record: mapping::item_to_record(&item)?,
             adopted: false,
+        })
+    }
+
+    fn journalled(&self, sku: &str) -> Option<Journalled> {
+        self.journal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(sku)
+            .cloned()
+    }
+
+    fn journal(&self, sku: &str, entry: Journalled) {
+        let mut journal = self
+            .journal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Entries of creates whose search has long caught up are of no further use.
+        let keep = Duration::from_millis(self.settings.sku_search_lag_ms).saturating_mul(2);
+        journal.retain(|_, e| match e {
+            Journalled::InDoubt(at) => at.elapsed() < keep,
+            Journalled::Created(_) => true,
+        });
+        if journal.len() >= JOURNAL_MAX {
+            journal.clear();
+        }
+        journal.insert(sku.to_owned(), entry);
+    }
+
+    /// A create found the item already there (an earlier attempt): the product is written to
+    /// it as a create would have, so the adopted record is the product. Variants are matched to
+    /// variations by SKU (an item without variations is the single variant), pictures by
+    /// position when their numbers agree; stock is set to the product's quantities (a create
+    /// sets absolute stock). The title is sent only when it differs (it locks after a sale).
+    async fn adopt(&self, product: &Product, item: MlItem) -> Result<Confirmed, ConnectorError> {
+        let id = item
+            .id
+            .clone()
+            .ok_or_else(|| ConnectorError::fatal("mercadolibre item without an id"))?;
+        let mut bound = product.clone();
+        let mut stock = Vec::new();
+        if item.variations.is_empty() {
+            if let [only] = bound.variants.as_mut_slice() {
+                only.external_id = Some(ExternalId(id.clone()));
+                let now = item.available_quantity.map_or(0, |c| c.0);
+                stock.push(tidemark_core::StockChange {
+                    variant: ExternalId(id.clone()),
+                    sku: only.sku.clone(),
+                    from: now,
+                    to: only.stock.unwrap_or(0).max(0),
+                });
+            }
+        } else {
+            for v in &mut bound.variants {
+                let Some(sku) = v.sku.as_ref() else { continue };
+                let Some(found) = item
+                    .variations
+                    .iter()
+                    .find(|w| mapping::variation_sku(w).as_ref() == Some(sku))
+                else {
+                    continue;
+                };
+                let Some(vid) = found.id.as_ref() else {
+                    continue;
+                };
+                v.external_id = Some(ExternalId(vid.0.clone()));
+                stock.push(tidemark_core::StockChange {
+                    variant: ExternalId(vid.0.clone()),
+                    sku: v.sku.clone(),
+                    from: found.available_quantity.map_or(0, |c| c.0),
+                    to: v.stock.unwrap_or(0).max(0),
+                });
+            }
+        }
+        if item.pictures.len() == bound.images.len() {
+            for (image, picture) in bound.images.iter_mut().zip(&item.pictures) {
+                image.external_id = picture.id.clone().map(ExternalId);
+            }
+        }
+        let mut fields: tidemark_core::FieldSet = [
+            Field::Description,
+            Field::Price,
+            Field::Sku,
+            Field::Brand,
+            Field::Images,
+            Field::Variants,
+            Field::Stock,
+        ]
+        .into_iter()
+        .collect();
+        if item.title != product.title {
+            fields.insert(Field::Title);
+        }
+        stock.retain(|c| c.from != c.to);
+        let external_id = ExternalId(id.clone());
+        self.update(&external_id, &bound, &fields, &stock).await?;
+        // Variation pictures, as after a create.
+        let item = self
+            .get_item(&id)
+            .await?
+            .ok_or_else(|| ConnectorError::not_found(format!("mercadolibre item {id}")))?;
+        let item = self.link_variation_pictures(product, item).await?;
+        Ok(Confirmed {
+            record: mapping::item_to_record(&item)?,
+            adopted: true,
         })
     }
 

@@ -34,6 +34,15 @@ pub struct Settings {
     /// scans cut their date range into windows that each fit under it.
     #[serde(default = "default_offset_cap")]
     pub orders_offset_cap: usize,
+    /// How long the `seller_sku` search may take to show a created item. A create whose
+    /// outcome is unknown blocks repeats of the same SKU for this long (they answer
+    /// `Transient`) unless the search finds the item first.
+    #[serde(default = "default_sku_search_lag_ms")]
+    pub sku_search_lag_ms: u64,
+}
+
+fn default_sku_search_lag_ms() -> u64 {
+    120_000
 }
 
 fn default_offset_cap() -> usize {
@@ -58,6 +67,7 @@ impl Settings {
             default_category_id: None,
             requests_per_second: default_rps(),
             orders_offset_cap: default_offset_cap(),
+            sku_search_lag_ms: default_sku_search_lag_ms(),
         }
     }
 }

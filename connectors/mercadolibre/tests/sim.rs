@@ -1208,3 +1208,119 @@ async fn an_item_scan_whose_scroll_never_empties_is_cut_off() {
     assert!(matches!(err, ConnectorError::Fatal { .. }), "{err}");
     assert!(pages <= 2, "{pages} pages");
 }
+
+#[tokio::test]
+async fn a_create_repeated_after_a_lost_answer_does_not_duplicate_under_index_lag() {
+    let faults = FaultConfig {
+        index_lag_ms: 1_000,
+        ..FaultConfig::none()
+    };
+    let sim = MlSim::new(fast(2, 0), faults);
+    let running = sim.serve().await.unwrap();
+    let mut settings = Settings::new("MLA", 207_035_636, "5503910054141466");
+    settings.base_url = running.base_url.clone();
+    settings.default_category_id = Some("MLA1234".into());
+    settings.requests_per_second = 200.0;
+    settings.sku_search_lag_ms = 1_500;
+    let ml = MercadoLibre::new(
+        settings,
+        tokens("TG-initial"),
+        ConnectionId(1),
+        Arc::new(RecordingSink::default()),
+    )
+    .unwrap();
+    let new = sample::product(31_337);
+    let op = WriteOp::CreateProduct {
+        product: new.clone(),
+    };
+    sim.lose_create_answers(1);
+    let err = write(&ml, op.clone()).await.unwrap_err();
+    assert!(err.is_maybe_applied(), "{err}");
+    // The engine repeats the create at once: the search does not show the item yet.
+    let mut adopted = None;
+    for _ in 0..40 {
+        match write(&ml, op.clone()).await {
+            Ok(confirmed) => {
+                adopted = Some(confirmed);
+                break;
+            }
+            Err(e) if e.is_retryable() => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(e) => panic!("create failed: {e}"),
+        }
+    }
+    let adopted = adopted.expect("the create ends once the search can be trusted");
+    assert!(adopted.adopted);
+    let stats = sim.harness.stats.snapshot();
+    assert_eq!(
+        (stats.creates, stats.duplicate_creates),
+        (1, 0),
+        "{stats:?}"
+    );
+    assert_eq!(sim.item_ids().len(), 3);
+
+    // A create whose answer arrived is journalled: repeating it adopts at once, search or not.
+    let other = sample::product(31_338);
+    let first = write(
+        &ml,
+        WriteOp::CreateProduct {
+            product: other.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    let again = write(&ml, WriteOp::CreateProduct { product: other })
+        .await
+        .unwrap();
+    assert!(again.adopted);
+    assert_eq!(again.record.external_id, first.record.external_id);
+    assert_eq!(sim.harness.stats.snapshot().duplicate_creates, 0);
+}
+
+#[tokio::test]
+async fn an_adopted_create_writes_the_product_to_the_item_it_found() {
+    let s = setup(fast(2, 0), FaultConfig::none(), 200.0).await;
+    let mut new = sample::product(40_001);
+    s.sim.lose_create_answers(1);
+    let err = write(
+        &s.ml,
+        WriteOp::CreateProduct {
+            product: new.clone(),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(err.is_maybe_applied(), "{err}");
+    // The product changed before the create was repeated.
+    new.description = "Descripción corregida".into();
+    for (n, v) in new.variants.iter_mut().enumerate() {
+        v.price = Some(Decimal::new(10_000 + n as i64, 2));
+        v.stock = Some(40 + n as i64);
+    }
+    let adopted = write(
+        &s.ml,
+        WriteOp::CreateProduct {
+            product: new.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(adopted.adopted);
+    let read =
+        s.ml.fetch_one(ScanKind::Products, &adopted.record.external_id)
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(read.content, adopted.record.content);
+    let p = product(&read);
+    assert_eq!(p.description, "Descripción corregida");
+    assert_eq!(p.variants.len(), new.variants.len());
+    for v in &new.variants {
+        let got = p.variants.iter().find(|w| w.sku == v.sku).unwrap();
+        assert_eq!(got.price, v.price, "{:?}", v.sku);
+        assert_eq!(got.stock, v.stock, "{:?}", v.sku);
+    }
+    assert_eq!(p.images.len(), new.images.len());
+    assert!(p.variants.iter().all(|v| !v.image_hashes.is_empty()));
+    let stats = s.sim.harness.stats.snapshot();
+    assert_eq!((stats.creates, stats.duplicate_creates), (1, 0));
+}

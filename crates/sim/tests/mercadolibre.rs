@@ -445,3 +445,62 @@ async fn descriptions_are_served_and_written_by_put_and_post() {
     let (status, _) = get(&c, &running, "/items/MLA1/description").await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn sku_search_lags_writes_by_the_index_lag_while_reads_by_id_do_not() {
+    let sim = MlSim::new(
+        fast(2),
+        FaultConfig {
+            index_lag_ms: 400,
+            ..FaultConfig::none()
+        },
+    );
+    let running = sim.serve().await.unwrap();
+    let c = reqwest::Client::new();
+    let r = c
+        .post(format!("{}/items", running.base_url))
+        .bearer_auth(TOKEN)
+        .json(
+            &json!({"title": "Lagging", "category_id": "MLA1234", "price": 10,
+            "currency_id": "ARS", "available_quantity": 1,
+            "attributes": [{"id": "SELLER_SKU", "value_name": "LAG-1"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let search = "/users/207035636/items/search?seller_sku=LAG-1";
+    let (_, body) = get(&c, &running, search).await;
+    assert_eq!(body["results"], json!([]), "not indexed yet");
+    let (status, _) = get(&c, &running, &format!("/items/{id}")).await;
+    assert_eq!(status, 200, "reads by id are immediate");
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let (_, body) = get(&c, &running, search).await;
+    assert_eq!(body["results"], json!([id]));
+
+    // An edit of the SKU: the old one is still found within the lag, the new one after.
+    let (status, _) = put(
+        &c,
+        &running,
+        &format!("/items/{id}"),
+        json!({"attributes": [{"id": "SELLER_SKU", "value_name": "LAG-2"}]}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, body) = get(&c, &running, search).await;
+    assert_eq!(body["results"], json!([id]));
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let (_, body) = get(&c, &running, search).await;
+    assert_eq!(body["results"], json!([]));
+    let (_, body) = get(
+        &c,
+        &running,
+        "/users/207035636/items/search?seller_sku=LAG-2",
+    )
+    .await;
+    assert_eq!(body["results"], json!([id]));
+}

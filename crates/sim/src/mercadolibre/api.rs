@@ -322,20 +322,23 @@ async fn search_items(
 }
 
 /// Item ids matching `seller_sku` and `status`, in id order, or newest `last_updated` first
-/// (ties by id) with `orders=last_updated_desc`. Other `orders` values are ignored.
+/// (ties by id) with `orders=last_updated_desc`. Other `orders` values are ignored. The search
+/// index lags writes by `FaultConfig::index_lag_ms`: filters and order use what the index
+/// knows (`Market::indexed`), and an item created within the lag is not found at all.
 fn matching(market: &Market, params: &[(String, String)]) -> Vec<String> {
     let sku = param(params, "seller_sku");
     let status = param(params, "status");
-    let mut items: Vec<&Item> = market
+    let mut items: Vec<(&Item, super::market::Indexed)> = market
         .items
         .values()
-        .filter(|i| sku.is_none_or(|s| i.skus().any(|k| k == s)))
-        .filter(|i| status.is_none_or(|s| i.status == s))
+        .filter_map(|i| market.indexed(i).map(|x| (i, x)))
+        .filter(|(_, x)| sku.is_none_or(|s| x.skus.iter().any(|k| k == s)))
+        .filter(|(_, x)| status.is_none_or(|s| x.status == s))
         .collect();
     if param(params, "orders") == Some("last_updated_desc") {
-        items.sort_by(|a, b| b.last_updated.cmp(&a.last_updated).then(a.id.cmp(&b.id)));
+        items.sort_by(|(a, x), (b, y)| y.last_updated.cmp(&x.last_updated).then(a.id.cmp(&b.id)));
     }
-    items.into_iter().map(|i| i.id.clone()).collect()
+    items.into_iter().map(|(i, _)| i.id.clone()).collect()
 }
 
 async fn multiget(State(sim): State<MlSim>, headers: HeaderMap, Query(params): Params) -> Response {
@@ -738,11 +741,13 @@ async fn update_item(
         Err(answer) => return answer,
     };
     let base = base_of(&headers);
+    let lag = sim.harness.faults.index_lag();
     let answer = {
         let mut market = sim.lock();
         let Some(mut item) = market.items.get(&id).cloned() else {
             return not_found_item(&id);
         };
+        market.before_write(&id, lag);
         if let Err(answer) = apply(&mut market, &mut item, &body) {
             return answer;
         }
@@ -772,9 +777,11 @@ async fn create_item(State(sim): State<MlSim>, headers: HeaderMap, body: Bytes) 
     }
     let base = base_of(&headers);
     let now = now_millis();
-    let (id, answer, sku) = {
+    let lag = sim.harness.faults.index_lag();
+    let (id, answer, sku, lost) = {
         let mut market = sim.lock();
         let id = market.new_item_id();
+        market.before_write(&id, lag);
         let mut item = Item {
             id: id.clone(),
             title: String::new(),
@@ -807,10 +814,16 @@ async fn create_item(State(sim): State<MlSim>, headers: HeaderMap, body: Bytes) 
             .or_else(|| item.variations.iter().find_map(|v| v.seller_sku.clone()));
         let rendered = market.render_item(&base, &item);
         market.items.insert(id.clone(), item);
-        (id, rendered, sku)
+        let lost = market.lose_create_answers > 0;
+        market.lose_create_answers = market.lose_create_answers.saturating_sub(1);
+        (id, rendered, sku, lost)
     };
     sim.harness.stats.record_create(sku.as_deref());
     notify::send(&sim, "items", &format!("/items/{id}"));
+    if lost {
+        // Created, but the caller hears a gateway failure.
+        return ml_error(StatusCode::BAD_GATEWAY, "bad_gateway", "Bad Gateway");
+    }
     (StatusCode::CREATED, Json(answer)).into_response()
 }
 

@@ -246,6 +246,8 @@ pub struct Market {
     /// Search answers short pages: `(page_number, size)` makes scan page `page_number`
     /// (0-based) of every scroll hold only `size` ids, the rest following on later pages.
     pub short_scan_page: Option<(usize, usize)>,
+    /// The next this many `POST /items` create the item, then answer 502.
+    pub lose_create_answers: u32,
 }
 
 /// What the search index knows of an item.
@@ -352,6 +354,7 @@ impl Market {
             disabled_topics: std::collections::BTreeSet::new(),
             index_behind: HashMap::new(),
             short_scan_page: None,
+            lose_create_answers: 0,
         }
     }
 

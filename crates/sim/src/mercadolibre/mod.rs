@@ -143,6 +143,12 @@ impl MlSim {
         self.lock().short_scan_page = short;
     }
 
+    /// The next `count` item creates are applied, then answered 502 `bad_gateway` (the caller
+    /// cannot tell whether the item exists).
+    pub fn lose_create_answers(&self, count: u32) {
+        self.lock().lose_create_answers = count;
+    }
+
     /// Every item id, in creation order.
     pub fn item_ids(&self) -> Vec<String> {
         self.lock().items.keys().cloned().collect()
