@@ -42,6 +42,9 @@ pub const VARIANTS_FIRST: u32 = 10;
 /// Orders per page (each with up to 50 lines and 10 fulfilments): 3 keeps the requested cost
 /// under 1,000 (see [`orders_page_cost`]).
 pub const ORDERS_FIRST: u32 = 3;
+/// The most extra pages of variants, media or order lines read for one record: a platform
+/// that keeps answering `hasNextPage` beyond this is treated as broken, not followed forever.
+pub const MAX_PAGES_PER_PRODUCT: usize = 100;
 
 /// Requested cost of one product with `media_first` media and `variants_first` variants.
 pub fn product_cost(media_first: u32, variants_first: u32) -> u32 {
@@ -179,6 +182,11 @@ impl Shopify {
             let message = first["message"].as_str().unwrap_or("GraphQL error");
             return Err(match code {
                 "ACCESS_DENIED" => ConnectorError::unauthorized(message.to_owned()),
+                // The document ran (or partly ran) before the error: a mutation that is not
+                // safe to repeat may have taken effect.
+                "INTERNAL_SERVER_ERROR" if idempotency == Idempotency::NonIdempotent => {
+                    ConnectorError::maybe_applied(format!("{what}: {message}"))
+                }
                 "INTERNAL_SERVER_ERROR" => ConnectorError::transient(message.to_owned()),
                 _ => ConnectorError::fatal(format!("shopify answered {code} to {what}: {message}")),
             });
@@ -241,8 +249,16 @@ impl Shopify {
             ("media", documents::PRODUCT_MEDIA_PAGE, MEDIA_NODE_COST),
         ] {
             let first = ((MAX_QUERY_COST - 3) / per_node).min(250);
+            let mut pages = 0;
             while node[field]["pageInfo"]["hasNextPage"] == json!(true) {
                 let after = node[field]["pageInfo"]["endCursor"].clone();
+                pages += 1;
+                if after.is_null() || pages > MAX_PAGES_PER_PRODUCT {
+                    return Err(ConnectorError::fatal(format!(
+                        "{field} of product {id} do not end (no cursor or over \
+                         {MAX_PAGES_PER_PRODUCT} pages)"
+                    )));
+                }
                 let data = self
                     .graphql(
                         document,
@@ -257,6 +273,13 @@ impl Shopify {
                     break;
                 }
                 let extra = more["nodes"].as_array().cloned().unwrap_or_default();
+                let more_next = more["pageInfo"]["hasNextPage"] == json!(true);
+                if more_next && (extra.is_empty() || more["pageInfo"]["endCursor"] == after) {
+                    return Err(ConnectorError::fatal(format!(
+                        "{field} of product {id}: a page without progress (no nodes or the \
+                         same cursor) claims more pages"
+                    )));
+                }
                 if let Some(nodes) = node[field]["nodes"].as_array_mut() {
                     nodes.extend(extra);
                 }
@@ -565,73 +588,101 @@ impl Shopify {
                 user_errors(&data["productVariantsBulkUpdate"])?;
             }
         }
-        // Stock moves: deltas to the current quantity.
+        // Stock moves last: deltas to the current quantity. Everything before the first move is
+        // safe to repeat; once a move was sent, a failure must not make the engine repeat it.
         let moves = op.stock_changes();
         let moves: Vec<_> = moves.iter().filter(|c| c.delta() != 0).collect();
-        if !moves.is_empty() {
-            let location = self.primary_location().await?;
-            let record = self
-                .product_by_id(id)
-                .await?
-                .ok_or_else(|| ConnectorError::not_found(format!("product {id}")))?;
-            let items = inventory_items_of(&record, self).await?;
-            let mut changes = Vec::new();
-            for change in moves {
-                let item = items
-                    .iter()
-                    .find(|(v, _)| *v == change.variant.as_str())
-                    .map(|(_, i)| i.clone())
-                    .ok_or_else(|| {
-                        ConnectorError::not_found(format!(
-                            "variant {} of product {id}",
-                            change.variant
-                        ))
-                    })?;
-                changes.push(json!({ "delta": change.delta(), "inventoryItemId": item,
-                                     "locationId": location }));
-            }
-            for chunk in changes.chunks(250) {
-                let data = self
-                    .graphql(
-                        documents::INVENTORY_ADJUST_QUANTITIES,
-                        json!({ "input": { "name": "available", "reason": "correction", "changes": chunk } }),
-                        10,
-                        Idempotency::NonIdempotent,
-                        "a stock move",
-                    )
-                    .await?;
-                user_errors(&data["inventoryAdjustQuantities"])?;
+        if moves.is_empty() {
+            return self.confirm(id).await;
+        }
+        let location = self.primary_location().await?;
+        let items = inventory_items_of(id, self).await?;
+        let mut changes = Vec::new();
+        for change in moves {
+            let item = items
+                .iter()
+                .find(|(v, _)| *v == change.variant.as_str())
+                .map(|(_, i)| i.clone())
+                .ok_or_else(|| {
+                    ConnectorError::not_found(format!(
+                        "variant {} of product {id}",
+                        change.variant
+                    ))
+                })?;
+            changes.push(json!({ "delta": change.delta(), "inventoryItemId": item,
+                                 "locationId": location }));
+        }
+        let mut sent = false;
+        for chunk in changes.chunks(250) {
+            let outcome = self
+                .graphql(
+                    documents::INVENTORY_ADJUST_QUANTITIES,
+                    json!({ "input": { "name": "available", "reason": "correction", "changes": chunk } }),
+                    10,
+                    Idempotency::NonIdempotent,
+                    "a stock move",
+                )
+                .await
+                .and_then(|data| user_errors(&data["inventoryAdjustQuantities"]));
+            match outcome {
+                Ok(()) => sent = true,
+                Err(e) if sent => return Err(after_moves(e)),
+                Err(e) => return Err(e),
             }
         }
-        self.confirm(id).await
+        self.confirm(id).await.map_err(after_moves)
     }
 }
 
-/// Variant gid → inventory item gid of a product (read from the platform).
+/// A failure after a stock move was applied: the write as a whole must not be repeated blindly
+/// (the move would be added twice), so it is reported as maybe applied.
+fn after_moves(e: ConnectorError) -> ConnectorError {
+    if e.is_maybe_applied() {
+        return e;
+    }
+    ConnectorError::maybe_applied(format!("after a stock move was applied: {e}"))
+}
+
+/// Variant gid → inventory item gid of a product (read from the platform, every page).
 async fn inventory_items_of(
-    record: &ExternalRecord,
+    id: &str,
     client: &Shopify,
 ) -> Result<Vec<(String, String)>, ConnectorError> {
-    let data = client
-        .graphql(
-            documents::PRODUCT_VARIANTS_PAGE,
-            json!({ "id": record.external_id.as_str(), "first": 160, "after": null }),
-            3 + 160 * VARIANT_NODE_COST,
-            Idempotency::Idempotent,
-            "inventory items",
-        )
-        .await?;
-    Ok(data["product"]["variants"]["nodes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|v| {
-            Some((
-                v["id"].as_str()?.to_owned(),
-                v["inventoryItem"]["id"].as_str()?.to_owned(),
-            ))
-        })
-        .collect())
+    let mut items = Vec::new();
+    let mut after = Value::Null;
+    for _ in 0..MAX_PAGES_PER_PRODUCT {
+        let data = client
+            .graphql(
+                documents::PRODUCT_VARIANTS_PAGE,
+                json!({ "id": id, "first": 160, "after": after }),
+                3 + 160 * VARIANT_NODE_COST,
+                Idempotency::Idempotent,
+                "inventory items",
+            )
+            .await?;
+        let variants = &data["product"]["variants"];
+        items.extend(
+            variants["nodes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| {
+                    Some((
+                        v["id"].as_str()?.to_owned(),
+                        v["inventoryItem"]["id"].as_str()?.to_owned(),
+                    ))
+                }),
+        );
+        let next = &variants["pageInfo"]["endCursor"];
+        if variants["pageInfo"]["hasNextPage"] != json!(true) || next.is_null() || *next == after
+        {
+            return Ok(items);
+        }
+        after = next.clone();
+    }
+    Err(ConnectorError::fatal(format!(
+        "variants of product {id} did not end within {MAX_PAGES_PER_PRODUCT} pages"
+    )))
 }
 
 /// The handle a created product gets: its SKU (or first variant's), lower-cased.

@@ -754,3 +754,65 @@ async fn simulator_webhooks_verify_and_dedupe_by_webhook_id() {
     assert_eq!(sim.webhooks_delivered(), 4);
     running.stop().await;
 }
+
+/// A stock update whose move was applied, for the product `gid` of `client`.
+async fn stock_update(client: &Shopify, gid: &str, delta: i64) -> (WriteOp, i64) {
+    let record = client
+        .fetch_one(ScanKind::Products, &tidemark_core::ExternalId::new(gid))
+        .await
+        .unwrap()
+        .unwrap();
+    let RecordContent::Product(product) = record.content else {
+        panic!()
+    };
+    let variant = product.variants[0].external_id.clone().unwrap();
+    let before = product.variants[0].stock.unwrap();
+    let op = WriteOp::UpdateProduct {
+        external_id: record.external_id.clone(),
+        product,
+        fields: [Field::Title, Field::Stock].into_iter().collect(),
+        stock: vec![StockChange {
+            variant,
+            sku: None,
+            from: before,
+            to: before + delta,
+        }],
+    };
+    (op, before)
+}
+
+async fn first_stock(client: &Shopify, gid: &str) -> i64 {
+    let record = client
+        .fetch_one(ScanKind::Products, &tidemark_core::ExternalId::new(gid))
+        .await
+        .unwrap()
+        .unwrap();
+    let RecordContent::Product(p) = record.content else {
+        panic!()
+    };
+    p.variants[0].stock.unwrap()
+}
+
+/// A failure after the stock move was applied (the confirming read, or the move's own answer
+/// being a GraphQL INTERNAL_SERVER_ERROR) is `maybe_applied`, never a plain retryable error that
+/// would make the engine add the delta again.
+#[tokio::test]
+async fn failures_after_a_stock_move_are_maybe_applied() {
+    for including_trigger in [false, true] {
+        let (sim, running, client) = start(3, 1e6, FaultConfig::none()).await;
+        let gid = sim.product_gids()[0].clone();
+        let (op, before) = stock_update(&client, &gid, -3).await;
+        sim.fail_after("inventoryAdjustQuantities", including_trigger, u64::from(!including_trigger));
+        let results = client
+            .apply_writes(&[Write {
+                key: WriteKey::from("s"),
+                op,
+            }])
+            .await
+            .unwrap();
+        let err = results[0].outcome.clone().unwrap_err();
+        assert!(err.is_maybe_applied(), "{including_trigger}: {err}");
+        assert_eq!(first_stock(&client, &gid).await, before - 3);
+        running.stop().await;
+    }
+}

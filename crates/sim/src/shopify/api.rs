@@ -39,11 +39,41 @@ async fn graphql_endpoint(
         )
             .into_response();
     }
-    let mut response = Json(execute(&sim, &body)).into_response();
+    let mut response = Json(scripted(&sim, &body)).into_response();
     if let Ok(v) = HeaderValue::from_str(&sim.config.api_version) {
         response.headers_mut().insert("x-shopify-api-version", v);
     }
     response
+}
+
+/// Runs `execute` unless a scripted failure answers instead (see `ShopifySim::fail_after`).
+fn scripted(sim: &ShopifySim, body: &[u8]) -> Value {
+    let internal = || json!({ "errors": [error("Internal error. Looks like something went wrong on our end.", "INTERNAL_SERVER_ERROR")] });
+    {
+        let mut script = lock(&sim.scripted);
+        if let Some(s) = script.as_mut()
+            && s.armed
+        {
+            if s.count == 0 {
+                *script = None;
+            } else {
+                s.count -= 1;
+                return internal();
+            }
+        }
+    }
+    let answer = execute(sim, body);
+    let mut script = lock(&sim.scripted);
+    if let Some(s) = script.as_mut()
+        && !s.armed
+        && String::from_utf8_lossy(body).contains(s.trigger.as_str())
+    {
+        s.armed = true;
+        if s.including_trigger {
+            return internal();
+        }
+    }
+    answer
 }
 
 fn error(message: &str, code: &str) -> Value {

@@ -122,6 +122,18 @@ pub struct ShopifySim {
     pub(crate) webhook_duplicates: Arc<std::sync::atomic::AtomicU64>,
     /// Deliveries answered 2xx.
     pub(crate) webhooks_sent: Arc<std::sync::atomic::AtomicU64>,
+    /// A scripted failure (see [`ShopifySim::fail_after`]).
+    pub(crate) scripted: Arc<Mutex<Option<Scripted>>>,
+}
+
+/// After a request whose document contains `trigger` is handled, answer it (when
+/// `including_trigger`) and the next `count` requests with a GraphQL INTERNAL_SERVER_ERROR.
+#[derive(Debug, Clone)]
+pub(crate) struct Scripted {
+    pub(crate) trigger: String,
+    pub(crate) including_trigger: bool,
+    pub(crate) count: u64,
+    pub(crate) armed: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -163,7 +175,21 @@ impl ShopifySim {
             config: Arc::new(config),
             webhook_duplicates: Arc::default(),
             webhooks_sent: Arc::default(),
+            scripted: Arc::default(),
         }
+    }
+
+    /// Scripts a failure: once a request whose document contains `trigger` has been handled
+    /// (its writes applied), that request's answer (when `including_trigger`) and the next
+    /// `count` requests' answers are a GraphQL `INTERNAL_SERVER_ERROR` (HTTP 200). The later
+    /// requests are not handled.
+    pub fn fail_after(&self, trigger: &str, including_trigger: bool, count: u64) {
+        *lock(&self.scripted) = Some(Scripted {
+            trigger: trigger.to_owned(),
+            including_trigger,
+            count,
+            armed: false,
+        });
     }
 
     /// Platform routes (faulted, counted) plus the shared and Shopify admin routes.
