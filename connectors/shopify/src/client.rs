@@ -494,6 +494,15 @@ impl Shopify {
         op: &WriteOp,
     ) -> Result<Confirmed, ConnectorError> {
         // Scalar product fields: productSet with the id and no list fields (lists replace).
+        // Refuse, before sending anything, a field this connector cannot write: it must never
+        // be confirmed as written.
+        if let Some(field) = fields.iter().find(|f| !WRITABLE_PRODUCT_FIELDS.contains(f)) {
+            return Err(ConnectorError::rejected(
+                "unsupported_field",
+                format!("shopify cannot write {field:?} of a product"),
+            )
+            .with_field(format!("{field:?}")));
+        }
         let mut input = serde_json::Map::new();
         input.insert("id".into(), json!(id));
         for field in fields {
@@ -516,7 +525,23 @@ impl Shopify {
                 Field::Status => {
                     input.insert("status".into(), json!(mapping::status_enum(product.status)));
                 }
-                _ => {}
+                // Written per variant below (Sku, Barcode, Weight, Price, CompareAtPrice), as
+                // lists (Variants, Images) or as moves (Stock).
+                Field::Sku
+                | Field::Barcode
+                | Field::Weight
+                | Field::Price
+                | Field::CompareAtPrice
+                | Field::Variants
+                | Field::Images
+                | Field::Stock => {}
+                // Refused above.
+                Field::Brand
+                | Field::Attributes
+                | Field::OrderStatus
+                | Field::PaymentStatus
+                | Field::Shipments
+                | Field::OrderNote => {}
             }
         }
         // List fields: productSet replaces the whole list, so every kept variant and media id
@@ -544,7 +569,13 @@ impl Shopify {
             user_errors(&data["productSet"])?;
         }
         // Prices, SKUs and barcodes of existing variants.
-        let variant_fields = [Field::Price, Field::Sku, Field::Barcode];
+        let variant_fields = [
+            Field::Price,
+            Field::CompareAtPrice,
+            Field::Sku,
+            Field::Barcode,
+            Field::Weight,
+        ];
         if !fields.contains(&Field::Variants) && variant_fields.iter().any(|f| fields.contains(f)) {
             let variants: Vec<Value> = product
                 .variants
@@ -555,16 +586,22 @@ impl Shopify {
                     input.insert("id".into(), json!(vid.as_str()));
                     if fields.contains(&Field::Price) {
                         input.insert("price".into(), json!(v.price.map(|p| p.to_string())));
+                    }
+                    if fields.contains(&Field::CompareAtPrice) {
                         input.insert(
                             "compareAtPrice".into(),
                             json!(v.compare_at_price.map(|p| p.to_string())),
                         );
                     }
+                    let mut item = serde_json::Map::new();
                     if fields.contains(&Field::Sku) {
-                        input.insert(
-                            "inventoryItem".into(),
-                            json!({ "sku": v.sku.as_ref().map(|s| s.as_str()) }),
-                        );
+                        item.insert("sku".into(), json!(v.sku.as_ref().map(|s| s.as_str())));
+                    }
+                    if fields.contains(&Field::Weight) {
+                        item.insert("measurement".into(), weight_input(v.weight_grams));
+                    }
+                    if !item.is_empty() {
+                        input.insert("inventoryItem".into(), Value::Object(item));
                     }
                     if fields.contains(&Field::Barcode) {
                         input.insert(
@@ -786,6 +823,9 @@ pub fn variants_input(
             }
             if new || fields.contains(&Field::Price) {
                 input.insert("price".into(), json!(v.price.map(|p| p.to_string())));
+            }
+            // A compare-at price is written only when asked (it may be readonly here).
+            if new || fields.contains(&Field::CompareAtPrice) {
                 input.insert(
                     "compareAtPrice".into(),
                     json!(v.compare_at_price.map(|p| p.to_string())),
@@ -800,17 +840,45 @@ pub fn variants_input(
                     json!([{ "locationId": location, "name": "available", "quantity": stock }]),
                 );
             }
-            if (new || fields.contains(&Field::Weight))
-                && let Some(w) = v.weight_grams
-            {
-                input.insert("inventoryItem".into(), json!({ "tracked": true,
-                    "measurement": { "weight": { "unit": "GRAMS", "value": w.to_string().parse::<f64>().unwrap_or(0.0) } } }));
+            if new || fields.contains(&Field::Weight) {
+                input.insert(
+                    "inventoryItem".into(),
+                    json!({ "tracked": true, "measurement": weight_input(v.weight_grams) }),
+                );
             }
             Value::Object(input)
         })
         .collect();
     (Value::Array(options), Value::Array(variants))
 }
+
+/// `InventoryItemMeasurementInput` of a weight in grams (none is written as zero: Shopify has
+/// no empty weight).
+fn weight_input(grams: Option<rust_decimal::Decimal>) -> Value {
+    let value = grams
+        .and_then(|w| w.to_string().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    json!({ "weight": { "unit": "GRAMS", "value": value } })
+}
+
+/// The product fields an update can write here. Brand and attributes have no Shopify field
+/// this connector writes (vendor is its own field; metafields are not supported).
+pub const WRITABLE_PRODUCT_FIELDS: [Field; 14] = [
+    Field::Sku,
+    Field::Title,
+    Field::Description,
+    Field::Vendor,
+    Field::Category,
+    Field::Tags,
+    Field::Barcode,
+    Field::Weight,
+    Field::Status,
+    Field::Images,
+    Field::Variants,
+    Field::Price,
+    Field::CompareAtPrice,
+    Field::Stock,
+];
 
 /// `files` of a `ProductSetInput`: kept media by id, new images by source URL.
 pub fn files_input(product: &Product) -> Value {

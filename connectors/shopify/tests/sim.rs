@@ -816,3 +816,88 @@ async fn failures_after_a_stock_move_are_maybe_applied() {
         running.stop().await;
     }
 }
+
+async fn product_of(client: &Shopify, gid: &str) -> tidemark_core::Product {
+    let record = client
+        .fetch_one(ScanKind::Products, &tidemark_core::ExternalId::new(gid))
+        .await
+        .unwrap()
+        .unwrap();
+    let RecordContent::Product(p) = record.content else {
+        panic!()
+    };
+    p
+}
+
+async fn update_fields(
+    client: &Shopify,
+    gid: &str,
+    product: &tidemark_core::Product,
+    fields: &[Field],
+) -> Result<tidemark_connector::Confirmed, tidemark_connector::ConnectorError> {
+    let results = client
+        .apply_writes(&[Write {
+            key: WriteKey::from("u"),
+            op: WriteOp::UpdateProduct {
+                external_id: tidemark_core::ExternalId::new(gid),
+                product: product.clone(),
+                fields: fields.iter().copied().collect(),
+                stock: vec![],
+            },
+        }])
+        .await
+        .unwrap();
+    results.into_iter().next().unwrap().outcome
+}
+
+/// Every field an update confirms is written: compare-at price alone, weight; a price write
+/// leaves the compare-at price alone; a field Shopify cannot take is refused, not confirmed.
+#[tokio::test]
+async fn update_writes_each_field_it_confirms_and_only_those() {
+    let (sim, running, client) = start(3, 1e6, FaultConfig::none()).await;
+    let gid = sim.product_gids()[0].clone();
+    let original = product_of(&client, &gid).await;
+
+    let mut edited = original.clone();
+    edited.variants[0].price = Some("77.70".parse().unwrap());
+    edited.variants[0].compare_at_price = Some("99.90".parse().unwrap());
+    update_fields(&client, &gid, &edited, &[Field::Price])
+        .await
+        .unwrap();
+    let after = product_of(&client, &gid).await;
+    assert_eq!(after.variants[0].price, Some("77.70".parse().unwrap()));
+    assert_eq!(
+        after.variants[0].compare_at_price, original.variants[0].compare_at_price,
+        "a price write clobbered the compare-at price"
+    );
+
+    update_fields(&client, &gid, &edited, &[Field::CompareAtPrice])
+        .await
+        .unwrap();
+    let after = product_of(&client, &gid).await;
+    assert_eq!(
+        after.variants[0].compare_at_price,
+        Some("99.90".parse().unwrap())
+    );
+
+    let mut heavy = after.clone();
+    heavy.variants[0].weight_grams = Some("1234".parse().unwrap());
+    update_fields(&client, &gid, &heavy, &[Field::Weight])
+        .await
+        .unwrap();
+    let after = product_of(&client, &gid).await;
+    assert_eq!(after.variants[0].weight_grams, Some("1234".parse().unwrap()));
+
+    let mut branded = after.clone();
+    branded.brand = Some("Acme".into());
+    branded.title = "must not be written".into();
+    let err = update_fields(&client, &gid, &branded, &[Field::Title, Field::Brand])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, tidemark_connector::ConnectorError::Rejected { .. }),
+        "{err}"
+    );
+    assert_eq!(product_of(&client, &gid).await.title, after.title);
+    running.stop().await;
+}

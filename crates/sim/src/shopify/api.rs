@@ -640,6 +640,12 @@ fn variants_bulk_update(sim: &ShopifySim, args: &Map<String, Value>) -> Value {
             if let Some(s) = v.pointer("/inventoryItem/sku").and_then(Value::as_str) {
                 var.sku = Some(s.to_owned());
             }
+            if let Some(w) = v
+                .pointer("/inventoryItem/measurement/weight/value")
+                .and_then(Value::as_f64)
+            {
+                var.weight_grams = Some(w);
+            }
             var.updated_at = now;
             out.push(json!({ "__typename": "ProductVariant", "id": gid("ProductVariant", vid) }));
         }
