@@ -26,7 +26,7 @@ use tidemark_connector::{
 };
 use tidemark_core::{
     Currency, ExternalId, ExternalRecord, Field, PlatformKind, Product, RecordContent, ScanKind,
-    Sku, Timestamp,
+    Sku, StockChange, Timestamp,
 };
 use url::Url;
 
@@ -445,18 +445,64 @@ impl Shopify {
     }
 
     /// A create is a `productSet` with a handle derived from the SKU: a repeat after an
-    /// ambiguous failure answers TAKEN on the handle, and the existing product is adopted
-    /// (2025-01 has no `identifier` upsert; `productByHandle` reads the primary store, so no
-    /// search-index lag).
+    /// ambiguous failure finds the handle (TAKEN, or `productByHandle` first) and adopts the
+    /// product, updating it to `product`. A product found by handle is ours only if it carries
+    /// one of `product`'s SKUs (merchants' handles come from titles, and distinct SKUs can map
+    /// to one handle); otherwise the create uses the handle with a short hash of the SKU
+    /// appended. (2025-01 has no `identifier` upsert; `productByHandle` reads the primary
+    /// store, so no search-index lag.)
     async fn create_product(&self, product: &Product) -> Result<Confirmed, ConnectorError> {
-        let handle = handle_for(product);
-        if let Some(handle) = &handle
-            && let Some(id) = self.product_id_by_handle(handle).await?
-        {
-            let mut confirmed = self.confirm(&id).await?;
-            confirmed.adopted = true;
-            return Ok(confirmed);
+        let Some(base) = handle_for(product) else {
+            return self.create_with_handle(product, None).await;
+        };
+        let mut chosen = None;
+        for handle in [base.clone(), hashed_handle(&base, product)] {
+            match self.product_id_by_handle(&handle).await? {
+                None => {
+                    chosen = Some(handle);
+                    break;
+                }
+                Some(id) => {
+                    if let Some(record) = self.carries_sku_of(&id, product).await? {
+                        return self.adopt(record, product).await;
+                    }
+                }
+            }
         }
+        let Some(handle) = chosen else {
+            return Err(ConnectorError::rejected(
+                "handle_taken",
+                format!(
+                    "handles {base:?} and {:?} are held by products without this product's SKUs",
+                    hashed_handle(&base, product)
+                ),
+            ));
+        };
+        self.create_with_handle(product, Some(handle)).await
+    }
+
+    /// The product `id` when it carries one of `product`'s SKUs.
+    async fn carries_sku_of(
+        &self,
+        id: &str,
+        product: &Product,
+    ) -> Result<Option<ExternalRecord>, ConnectorError> {
+        let Some(record) = self.product_by_id(id).await? else {
+            return Ok(None);
+        };
+        let RecordContent::Product(found) = &record.content else {
+            return Ok(None);
+        };
+        let ours = skus_of(product);
+        let matches = skus_of(found).iter().any(|s| ours.contains(s));
+        Ok(matches.then_some(record))
+    }
+
+    async fn create_with_handle(
+        &self,
+        product: &Product,
+        handle: Option<String>,
+    ) -> Result<Confirmed, ConnectorError> {
         let location = self.primary_location().await?;
         let input = product_set_input(product, None, handle.as_deref(), Some(&location));
         let data = self
@@ -473,10 +519,9 @@ impl Shopify {
             if let (ConnectorError::Rejected { code, .. }, Some(handle)) = (&e, &handle)
                 && code == "TAKEN"
                 && let Some(id) = self.product_id_by_handle(handle).await?
+                && let Some(record) = self.carries_sku_of(&id, product).await?
             {
-                let mut confirmed = self.confirm(&id).await?;
-                confirmed.adopted = true;
-                return Ok(confirmed);
+                return self.adopt(record, product).await;
             }
             return Err(e);
         }
@@ -484,6 +529,60 @@ impl Shopify {
             .as_str()
             .ok_or_else(|| ConnectorError::maybe_applied("productSet answered no product id"))?;
         self.confirm(id).await
+    }
+
+    /// Adopts `existing` (ours by SKU): writes `product` to it, keeping its variants (matched by
+    /// SKU) and media (matched by content hash), and sets matched variants' stock to
+    /// `product`'s absolute quantities (as moves from the quantity just read).
+    async fn adopt(
+        &self,
+        existing: ExternalRecord,
+        product: &Product,
+    ) -> Result<Confirmed, ConnectorError> {
+        let RecordContent::Product(found) = &existing.content else {
+            return Err(ConnectorError::fatal("adopted record is not a product"));
+        };
+        let mut merged = product.clone();
+        let mut stock = Vec::new();
+        for v in &mut merged.variants {
+            let Some(sku) = &v.sku else { continue };
+            let Some(there) = found.variants.iter().find(|f| f.sku.as_ref() == Some(sku)) else {
+                continue;
+            };
+            v.external_id = there.external_id.clone();
+            if let (Some(variant), Some(to)) = (&there.external_id, v.stock) {
+                let from = there.stock.unwrap_or(0);
+                if from != to && !stock.iter().any(|c: &StockChange| c.variant == *variant) {
+                    stock.push(StockChange {
+                        variant: variant.clone(),
+                        sku: Some(sku.clone()),
+                        from,
+                        to,
+                    });
+                }
+            }
+        }
+        for image in &mut merged.images {
+            if let Some(there) = found
+                .images
+                .iter()
+                .find(|f| f.content_hash == image.content_hash)
+            {
+                image.external_id = there.external_id.clone();
+            }
+        }
+        let fields: tidemark_core::FieldSet = WRITABLE_PRODUCT_FIELDS.into_iter().collect();
+        let op = WriteOp::UpdateProduct {
+            external_id: existing.external_id.clone(),
+            product: merged.clone(),
+            fields: fields.clone(),
+            stock,
+        };
+        let mut confirmed = self
+            .update_product(existing.external_id.as_str(), &merged, &fields, &op)
+            .await?;
+        confirmed.adopted = true;
+        Ok(confirmed)
     }
 
     async fn update_product(
@@ -735,6 +834,31 @@ pub fn handle_for(product: &Product) -> Option<String> {
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
     Some(handle)
+}
+
+/// Every SKU of a product (its own and its variants').
+fn skus_of(product: &Product) -> Vec<&Sku> {
+    product
+        .sku
+        .iter()
+        .chain(product.variants.iter().filter_map(|v| v.sku.as_ref()))
+        .collect()
+}
+
+/// `base` with a short, stable hash of the product's exact SKU appended (FNV-1a), for when
+/// `base` is held by a product that is not this one: `AB_1`, `ab.1` and `AB 1` differ here.
+pub fn hashed_handle(base: &str, product: &Product) -> String {
+    let sku = product
+        .sku
+        .as_ref()
+        .or_else(|| product.variants.iter().find_map(|v| v.sku.as_ref()))
+        .map_or("", |s| s.as_str());
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in sku.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{base}-{:08x}", hash >> 32)
 }
 
 /// `ProductSetInput` for a whole product (creates: variants with initial quantities).
@@ -1014,7 +1138,9 @@ impl Connector for Shopify {
             .collect(),
             webhooks: WebhookSupport::Signed,
             bulk_full_scan: false,
-            upsert_by_sku: true,
+            // A repeated create adopts only what it made under its SKU-derived handle; a
+            // product holding the SKU under another handle is not found by the create.
+            upsert_by_sku: false,
             recommended_overlap: Duration::from_secs(60),
         }
     }

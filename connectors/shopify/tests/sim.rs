@@ -901,3 +901,53 @@ async fn update_writes_each_field_it_confirms_and_only_those() {
     assert_eq!(product_of(&client, &gid).await.title, after.title);
     running.stop().await;
 }
+
+async fn create(client: &Shopify, product: &tidemark_core::Product) -> tidemark_connector::Confirmed {
+    let results = client
+        .apply_writes(&[Write {
+            key: WriteKey::from("c"),
+            op: WriteOp::CreateProduct {
+                product: product.clone(),
+            },
+        }])
+        .await
+        .unwrap();
+    results.into_iter().next().unwrap().outcome.unwrap()
+}
+
+/// A merchant's product titled "Mug" holds the handle `mug`, which is also the handle derived
+/// from the SKU `MUG`: the create does not adopt it (it lacks the SKU) but makes its own
+/// product; a repeated create adopts that one and writes the product to it.
+#[tokio::test]
+async fn create_adopts_only_products_carrying_its_sku_and_updates_them() {
+    let (sim, running, client) = start(2, 1e6, FaultConfig::none()).await;
+    let merchant = sim.add_merchant_product("Mug", "MERCHANT-MUG-1").unwrap();
+    assert!(!client.capabilities().upsert_by_sku);
+    let mut product = tidemark_core::sample::product(777);
+    product.sku = Some(tidemark_core::Sku("MUG".into()));
+    product.title = "Our mug".into();
+    for v in &mut product.variants {
+        v.external_id = None;
+    }
+    for i in &mut product.images {
+        i.external_id = None;
+    }
+    let first = create(&client, &product).await;
+    assert!(!first.adopted);
+    assert_ne!(first.record.external_id.as_str(), merchant);
+    assert_eq!(product_of(&client, &merchant).await.title, "Mug");
+
+    product.title = "Our mug, renamed".into();
+    let again = create(&client, &product).await;
+    assert!(again.adopted);
+    assert_eq!(again.record.external_id, first.record.external_id);
+    let RecordContent::Product(p) = &again.record.content else {
+        panic!()
+    };
+    assert_eq!(p.title, "Our mug, renamed");
+    assert_eq!(p.variants.len(), product.variants.len());
+    assert_eq!(p.images.len(), product.images.len());
+    assert_eq!(product_of(&client, &merchant).await.title, "Mug");
+    assert_eq!(sim.harness.stats.snapshot().duplicate_creates, 0);
+    running.stop().await;
+}

@@ -208,6 +208,23 @@ impl ShopifySim {
         lock(&self.shop)
     }
 
+    /// Adds a merchant's product titled `title` (handle derived from it) whose first variant's
+    /// SKU is `sku`; returns its gid.
+    pub fn add_merchant_product(&self, title: &str, sku: &str) -> Option<String> {
+        let mut shop = self.lock();
+        let index = shop.products.len() as u64;
+        shop.seed_product(self.config.seed.wrapping_add(10_000 + index), index);
+        let id = shop.products.keys().copied().max()?;
+        let handle = shop.unique_handle(title, id);
+        let p = shop.products.get_mut(&id)?;
+        p.title = title.to_owned();
+        p.handle = handle;
+        if let Some(v) = p.variants.first_mut() {
+            v.sku = Some(sku.to_owned());
+        }
+        Some(shop::gid("Product", id))
+    }
+
     pub fn product_count(&self) -> usize {
         self.lock().products.len()
     }

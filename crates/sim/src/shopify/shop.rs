@@ -125,6 +125,33 @@ impl Shop {
     }
 
     /// Product `index` (0-based) from `sample::product(seed)`; every few share an update second.
+    /// Shopify's handle for a title: lower-cased, runs of anything but ASCII letters and digits
+    /// as one `-`, then `-1`, `-2`, … while taken.
+    pub fn unique_handle(&self, title: &str, id: u64) -> String {
+        let mut base = String::new();
+        for c in title.to_lowercase().chars() {
+            if c.is_ascii_alphanumeric() {
+                base.push(c);
+            } else if !base.is_empty() && !base.ends_with('-') {
+                base.push('-');
+            }
+        }
+        let base = base.trim_end_matches('-').to_owned();
+        let base = if base.is_empty() {
+            format!("product-{id}")
+        } else {
+            base
+        };
+        let taken = |h: &str| self.products.values().any(|p| p.handle == h);
+        if !taken(&base) {
+            return base;
+        }
+        (1u64..)
+            .map(|n| format!("{base}-{n}"))
+            .find(|h| !taken(h))
+            .unwrap_or(base)
+    }
+
     pub fn seed_product(&mut self, seed: u64, index: u64) {
         let p = sample::product(seed);
         let id = self.next_id();
@@ -171,10 +198,8 @@ impl Shop {
                 updated_at: stamp,
             })
             .collect();
-        let handle = p
-            .sku
-            .as_ref()
-            .map_or_else(|| format!("product-{id}"), |s| s.0.to_lowercase());
+        // Merchants' handles come from titles, as Shopify derives them.
+        let handle = self.unique_handle(&p.title, id);
         let product = SimProduct {
             id,
             handle,
