@@ -121,19 +121,33 @@ pub fn product_from_graphql(
 ) -> Result<ExternalRecord, ConnectorError> {
     let id =
         text(node, "id").ok_or_else(|| ConnectorError::fatal("shopify product without an id"))?;
+    // Media still UPLOADED/PROCESSING have `image: null` (normal for a while after they are
+    // added): they are kept, by id, so they do not look deleted. Without a URL their
+    // content hash is a placeholder derived from the media id (`src` empty) until READY.
     let images: Vec<Image> = node["media"]["nodes"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|m| Some((m, text(&m["image"], "url")?)))
+        .filter(|m| {
+            text(m, "mediaContentType").is_none_or(|t| t == "IMAGE")
+                && text(m, "status") != Some("FAILED")
+        })
+        .filter_map(|m| match text(&m["image"], "url") {
+            Some(url) => Some((m, url, false)),
+            None => Some((m, text(m, "id")?, true)),
+        })
         .enumerate()
-        .map(|(i, (m, url))| {
-            image(
+        .map(|(i, (m, url, pending))| {
+            let mut img = image(
                 url,
                 u32::try_from(i).unwrap_or(u32::MAX),
                 text(m, "id"),
                 text(m, "alt"),
-            )
+            );
+            if pending {
+                img.src = String::new();
+            }
+            img
         })
         .collect();
     let variants = node["variants"]["nodes"]

@@ -524,6 +524,8 @@ async fn update_adds_and_removes_variants_and_images_keeping_ids() {
     };
     let results = client.apply_writes(&[write]).await.unwrap();
     assert!(results[0].outcome.is_ok(), "{:?}", results[0].outcome);
+    // The added media are PROCESSING for a moment (see processing_media_are_kept_until_ready).
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let after = client
         .fetch_one(ScanKind::Products, &record.external_id)
         .await
@@ -949,5 +951,50 @@ async fn create_adopts_only_products_carrying_its_sku_and_updates_them() {
     assert_eq!(p.images.len(), product.images.len());
     assert_eq!(product_of(&client, &merchant).await.title, "Mug");
     assert_eq!(sim.harness.stats.snapshot().duplicate_creates, 0);
+    running.stop().await;
+}
+
+/// Media added by a create are PROCESSING (`image: null`) for a while: they are read as images
+/// (by id) meanwhile, not as deleted, and carry their URL once READY.
+#[tokio::test]
+async fn processing_media_are_kept_until_ready() {
+    let sim = ShopifySim::new(
+        ShopifyConfig {
+            products: 1,
+            media_processing_ms: 600,
+            ..ShopifyConfig::default()
+        },
+        FaultConfig::none(),
+    );
+    let running = sim.serve().await.unwrap();
+    let client = Shopify::new(
+        Settings::new(format!("http://{}", running.addr)),
+        Keys {
+            access_token: "shpat_test".into(),
+            webhook_secret: None,
+        },
+    )
+    .unwrap();
+    let mut product = tidemark_core::sample::product(31_337);
+    for v in &mut product.variants {
+        v.external_id = None;
+    }
+    for i in &mut product.images {
+        i.external_id = None;
+    }
+    assert!(!product.images.is_empty());
+    let created = create(&client, &product).await;
+    let gid = created.record.external_id.as_str().to_owned();
+    let node = sim.product_node(&gid).unwrap();
+    assert_eq!(node["media"]["__connection"][0]["status"], "PROCESSING");
+    let now = product_of(&client, &gid).await;
+    assert_eq!(now.images.len(), product.images.len());
+    assert!(now.images.iter().all(|i| i.external_id.is_some()));
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let later = product_of(&client, &gid).await;
+    assert_eq!(later.images.len(), product.images.len());
+    let srcs: Vec<&str> = later.images.iter().map(|i| i.src.as_str()).collect();
+    let want: Vec<&str> = product.images.iter().map(|i| i.src.as_str()).collect();
+    assert_eq!(srcs, want);
     running.stop().await;
 }

@@ -503,6 +503,10 @@ fn product_set(sim: &ShopifySim, args: &Map<String, Value>) -> Value {
                     id: *new_id,
                     url: text(f, "originalSource").unwrap_or_default(),
                     alt: text(f, "alt").unwrap_or_default(),
+                    ready_at: Some(
+                        std::time::Instant::now()
+                            + std::time::Duration::from_millis(sim.config.media_processing_ms),
+                    ),
                 }),
             }
         }

@@ -42,6 +42,8 @@ pub struct ShopifyConfig {
     pub restore_rate: f64,
     pub webhook_url: Option<String>,
     pub webhook_secret: String,
+    /// How long media added by `productSet` stay PROCESSING (`image: null`) before READY.
+    pub media_processing_ms: u64,
 }
 
 impl Default for ShopifyConfig {
@@ -56,6 +58,7 @@ impl Default for ShopifyConfig {
             restore_rate: 100.0,
             webhook_url: None,
             webhook_secret: "whsec_test".into(),
+            media_processing_ms: 200,
         }
     }
 }

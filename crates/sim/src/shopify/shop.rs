@@ -41,6 +41,8 @@ pub struct SimMedia {
     pub id: u64,
     pub url: String,
     pub alt: String,
+    /// Until then the media is PROCESSING and its `image` is null (media added by `productSet`).
+    pub ready_at: Option<std::time::Instant>,
 }
 
 #[derive(Debug, Clone)]
@@ -171,6 +173,7 @@ impl Shop {
                 id: self.next_id(),
                 url: i.src.clone(),
                 alt: i.alt.clone().unwrap_or_default(),
+                ready_at: None,
             })
             .collect();
         let variants = p
@@ -479,20 +482,27 @@ impl SimVariant {
 
 impl SimMedia {
     pub fn node(&self) -> Value {
+        let ready = self
+            .ready_at
+            .is_none_or(|at| std::time::Instant::now() >= at);
         obj([
             ("__typename", json!("MediaImage")),
             ("id", json!(gid("MediaImage", self.id))),
             ("alt", json!(self.alt)),
             ("mediaContentType", json!("IMAGE")),
-            ("status", json!("READY")),
+            ("status", json!(if ready { "READY" } else { "PROCESSING" })),
             (
                 "image",
-                obj([
-                    ("__typename", json!("Image")),
-                    ("url", json!(self.url)),
-                    ("width", json!(800)),
-                    ("height", json!(800)),
-                ]),
+                if ready {
+                    obj([
+                        ("__typename", json!("Image")),
+                        ("url", json!(self.url)),
+                        ("width", json!(800)),
+                        ("height", json!(800)),
+                    ])
+                } else {
+                    Value::Null
+                },
             ),
         ])
     }
