@@ -64,12 +64,10 @@ fn image(url: &str, position: u32, id: Option<&str>, alt: Option<&str>) -> Image
     }
 }
 
-fn weight_grams(weight: &Value) -> Option<Decimal> {
-    let value = weight.get("value")?;
-    let amount = match value {
-        Value::Number(n) => Decimal::from_str(&n.to_string()).ok()?,
-        Value::String(s) => Decimal::from_str(s).ok()?,
-        _ => return None,
+/// A weight in grams; `Err` when converting it overflows (an absurd value).
+fn weight_grams(weight: &Value) -> Result<Option<Decimal>, ConnectorError> {
+    let Some(amount) = weight_amount(weight) else {
+        return Ok(None);
     };
     let factor = match weight
         .get("unit")
@@ -77,11 +75,25 @@ fn weight_grams(weight: &Value) -> Option<Decimal> {
         .unwrap_or("GRAMS")
     {
         "KILOGRAMS" => Decimal::from(1000),
-        "POUNDS" => Decimal::from_str("453.59237").ok()?,
-        "OUNCES" => Decimal::from_str("28.349523125").ok()?,
+        "POUNDS" => Decimal::new(45_359_237, 5),
+        "OUNCES" => Decimal::new(28_349_523_125, 9),
         _ => Decimal::ONE,
     };
-    Some((amount * factor).normalize())
+    amount
+        .checked_mul(factor)
+        .map(|g| Some(g.normalize()))
+        .ok_or_else(|| ConnectorError::fatal(format!("shopify weight {weight} overflows in grams")))
+}
+
+fn weight_amount(weight: &Value) -> Option<Decimal> {
+    let value = weight.get("value")?;
+    match value {
+        Value::Number(n) => Decimal::from_str(&n.to_string())
+            .or_else(|_| Decimal::from_scientific(&n.to_string()))
+            .ok(),
+        Value::String(s) => Decimal::from_str(s).ok(),
+        _ => None,
+    }
 }
 
 /// One GraphQL `ProductVariant` node.
@@ -106,7 +118,9 @@ pub fn variant_from_graphql(node: &Value) -> Result<Variant, ConnectorError> {
         price: money(&node["price"])?,
         compare_at_price: money(&node["compareAtPrice"])?,
         stock: node["inventoryQuantity"].as_i64(),
-        weight_grams: weight_grams(&node["inventoryItem"]["measurement"]["weight"]),
+        weight_grams: weight_grams(&node["inventoryItem"]["measurement"]["weight"]).map_err(
+            |e| e.context(format!("variant {}", text(node, "id").unwrap_or("?"))),
+        )?,
         image_hashes: text(&node["image"], "url")
             .map(|u| vec![image_hash_url(u)])
             .unwrap_or_default(),

@@ -165,3 +165,31 @@ fn product_webhook_names_the_product_by_its_gid_and_delete_by_its_digits() {
         "gid://shopify/Order/9007199254740993"
     );
 }
+
+/// An absurd weight (converting it to grams overflows a decimal) is an error for that record,
+/// not a panic.
+#[test]
+fn absurd_weight_is_an_error_not_a_panic() {
+    let node = serde_json::json!({
+        "id": "gid://shopify/ProductVariant/1",
+        "price": "1.00",
+        "inventoryItem": { "measurement": { "weight": {
+            "unit": "KILOGRAMS", "value": "79228162514264337593543950335" } } },
+    });
+    let err = mapping::variant_from_graphql(&node).unwrap_err();
+    assert!(err.to_string().contains("overflows"), "{err}");
+    let huge_float = serde_json::json!({
+        "id": "gid://shopify/ProductVariant/2",
+        "inventoryItem": { "measurement": { "weight": { "unit": "POUNDS", "value": 1e300 } } },
+    });
+    let v = mapping::variant_from_graphql(&huge_float).unwrap();
+    assert_eq!(v.weight_grams, None);
+    let fine = serde_json::json!({
+        "id": "gid://shopify/ProductVariant/3",
+        "inventoryItem": { "measurement": { "weight": { "unit": "KILOGRAMS", "value": 1.5 } } },
+    });
+    assert_eq!(
+        mapping::variant_from_graphql(&fine).unwrap().weight_grams,
+        Some(Decimal::from(1500))
+    );
+}

@@ -998,3 +998,20 @@ async fn processing_media_are_kept_until_ready() {
     assert_eq!(srcs, want);
     running.stop().await;
 }
+
+/// A platform whose media paging never ends (empty pages repeating the cursor) makes the scan
+/// fail quickly instead of looping forever.
+#[tokio::test]
+async fn endless_media_paging_fails_instead_of_looping() {
+    let (sim, running, client) = start(2, 1e6, FaultConfig::none()).await;
+    sim.set_stuck_media_paging(true);
+    let page = tokio::time::timeout(
+        Duration::from_secs(20),
+        client.scan_page(ScanKind::Products, &ScanScope::Full, None),
+    )
+    .await
+    .expect("the scan looped");
+    let err = page.unwrap_err();
+    assert!(err.to_string().contains("media"), "{err}");
+    running.stop().await;
+}

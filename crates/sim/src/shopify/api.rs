@@ -62,7 +62,10 @@ fn scripted(sim: &ShopifySim, body: &[u8]) -> Value {
             }
         }
     }
-    let answer = execute(sim, body);
+    let mut answer = execute(sim, body);
+    if sim.stuck_media_paging.load(std::sync::atomic::Ordering::Relaxed) {
+        stick_media_paging(&mut answer, body);
+    }
     let mut script = lock(&sim.scripted);
     if let Some(s) = script.as_mut()
         && !s.armed
@@ -74,6 +77,37 @@ fn scripted(sim: &ShopifySim, body: &[u8]) -> Value {
         }
     }
     answer
+}
+
+/// A broken platform (see `ShopifySim::set_stuck_media_paging`): every media connection claims
+/// a next page, and a media page of one product repeats the request's cursor with no nodes.
+fn stick_media_paging(answer: &mut Value, body: &[u8]) {
+    fn walk(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                if let Some(info) = m.get_mut("media").and_then(|x| x.get_mut("pageInfo")) {
+                    info["hasNextPage"] = json!(true);
+                    if info["endCursor"].is_null() {
+                        info["endCursor"] = json!("stuck");
+                    }
+                }
+                m.values_mut().for_each(walk);
+            }
+            Value::Array(a) => a.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(answer);
+    let after = serde_json::from_slice::<Value>(body)
+        .ok()
+        .map(|r| r["variables"]["after"].clone())
+        .unwrap_or(Value::Null);
+    if let Some(media) = answer.pointer_mut("/data/product/media")
+        && media.is_object()
+    {
+        media["nodes"] = json!([]);
+        media["pageInfo"]["endCursor"] = after;
+    }
 }
 
 fn error(message: &str, code: &str) -> Value {

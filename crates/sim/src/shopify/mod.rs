@@ -127,6 +127,8 @@ pub struct ShopifySim {
     pub(crate) webhooks_sent: Arc<std::sync::atomic::AtomicU64>,
     /// A scripted failure (see [`ShopifySim::fail_after`]).
     pub(crate) scripted: Arc<Mutex<Option<Scripted>>>,
+    /// See [`ShopifySim::set_stuck_media_paging`].
+    pub(crate) stuck_media_paging: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// After a request whose document contains `trigger` is handled, answer it (when
@@ -179,7 +181,15 @@ impl ShopifySim {
             webhook_duplicates: Arc::default(),
             webhooks_sent: Arc::default(),
             scripted: Arc::default(),
+            stuck_media_paging: Arc::default(),
         }
+    }
+
+    /// Makes media paging broken: every media connection claims a next page, and a product's
+    /// media page answers no nodes and the cursor it was asked for.
+    pub fn set_stuck_media_paging(&self, on: bool) {
+        self.stuck_media_paging
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Scripts a failure: once a request whose document contains `trigger` has been handled
