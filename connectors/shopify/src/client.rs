@@ -306,13 +306,59 @@ impl Shopify {
             )
             .await?;
         let connection = &data["orders"];
-        let records = connection["nodes"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|n| mapping::order_from_graphql(n, self.currency))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut records = Vec::new();
+        for node in connection["nodes"].as_array().into_iter().flatten() {
+            let mut node = node.clone();
+            self.complete_order(&mut node).await?;
+            records.push(mapping::order_from_graphql(&node, self.currency)?);
+        }
         Ok(ScanPage::new(records, next_cursor(connection)?, None))
+    }
+
+    /// Appends the line items beyond the first page to an order node.
+    async fn complete_order(&self, node: &mut Value) -> Result<(), ConnectorError> {
+        let id = node["id"].as_str().unwrap_or_default().to_owned();
+        let per_node = documents::LINE_ITEM_NODE_COST;
+        let first = ((MAX_QUERY_COST - 3) / per_node).min(250);
+        let mut pages = 0;
+        while node["lineItems"]["pageInfo"]["hasNextPage"] == json!(true) {
+            let after = node["lineItems"]["pageInfo"]["endCursor"].clone();
+            pages += 1;
+            if after.is_null() || pages > MAX_PAGES_PER_PRODUCT {
+                return Err(ConnectorError::fatal(format!(
+                    "line items of order {id} do not end (no cursor or over \
+                     {MAX_PAGES_PER_PRODUCT} pages)"
+                )));
+            }
+            let data = self
+                .graphql(
+                    documents::ORDER_LINE_ITEMS_PAGE,
+                    json!({ "id": id, "first": first, "after": after }),
+                    3 + first * per_node,
+                    Idempotency::Idempotent,
+                    &format!("line items of order {id}"),
+                )
+                .await?;
+            let more = &data["order"]["lineItems"];
+            if more.is_null() {
+                return Err(ConnectorError::transient(format!(
+                    "order {id} vanished while its line items were read"
+                )));
+            }
+            let extra = more["nodes"].as_array().cloned().unwrap_or_default();
+            if more["pageInfo"]["hasNextPage"] == json!(true)
+                && (extra.is_empty() || more["pageInfo"]["endCursor"] == after)
+            {
+                return Err(ConnectorError::fatal(format!(
+                    "line items of order {id}: a page without progress claims more pages"
+                )));
+            }
+            if let Some(nodes) = node["lineItems"]["nodes"].as_array_mut() {
+                nodes.extend(extra);
+            }
+            node["lineItems"]["pageInfo"] = more["pageInfo"].clone();
+        }
+        Ok(())
     }
 
     async fn product_by_id(&self, id: &str) -> Result<Option<ExternalRecord>, ConnectorError> {
@@ -1178,10 +1224,12 @@ impl Connector for Shopify {
                         "one order",
                     )
                     .await?;
-                if data["order"].is_null() {
+                let mut node = data["order"].clone();
+                if node.is_null() {
                     return Ok(None);
                 }
-                mapping::order_from_graphql(&data["order"], self.currency).map(Some)
+                self.complete_order(&mut node).await?;
+                mapping::order_from_graphql(&node, self.currency).map(Some)
             }
         }
     }

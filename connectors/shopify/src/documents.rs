@@ -133,15 +133,16 @@ fragment OrderFields on Order {
   id legacyResourceId name createdAt updatedAt cancelledAt email note
   displayFinancialStatus displayFulfillmentStatus currencyCode
   customer { firstName lastName email phone }
-  shippingAddress { address1 address2 city province zip country }
   subtotalPriceSet { shopMoney { amount currencyCode } }
   totalShippingPriceSet { shopMoney { amount currencyCode } }
   totalTaxSet { shopMoney { amount currencyCode } }
   totalPriceSet { shopMoney { amount currencyCode } }
+  shippingAddress { address1 address2 city province zip country }
   lineItems(first: 50) {
+    pageInfo { hasNextPage endCursor }
     nodes { id sku title quantity variant { id } originalUnitPriceSet { shopMoney { amount currencyCode } } }
   }
-  fulfillments(first: 10) { status trackingInfo(first: 5) { company number } }
+  fulfillments(first: 10) { status displayStatus trackingInfo(first: 5) { company number } }
 }
 ";
 
@@ -153,17 +154,34 @@ fragment OrderFields on Order {
   id legacyResourceId name createdAt updatedAt cancelledAt email note
   displayFinancialStatus displayFulfillmentStatus currencyCode
   customer { firstName lastName email phone }
-  shippingAddress { address1 address2 city province zip country }
   subtotalPriceSet { shopMoney { amount currencyCode } }
   totalShippingPriceSet { shopMoney { amount currencyCode } }
   totalTaxSet { shopMoney { amount currencyCode } }
   totalPriceSet { shopMoney { amount currencyCode } }
+  shippingAddress { address1 address2 city province zip country }
   lineItems(first: 50) {
+    pageInfo { hasNextPage endCursor }
     nodes { id sku title quantity variant { id } originalUnitPriceSet { shopMoney { amount currencyCode } } }
   }
-  fulfillments(first: 10) { status trackingInfo(first: 5) { company number } }
+  fulfillments(first: 10) { status displayStatus trackingInfo(first: 5) { company number } }
 }
 ";
+
+/// Line items of one order after the first page.
+pub const ORDER_LINE_ITEMS_PAGE: &str =
+    "query OrderLineItemsPage($id: ID!, $first: Int!, $after: String) {
+  order(id: $id) {
+    id
+    lineItems(first: $first, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes { id sku title quantity variant { id } originalUnitPriceSet { shopMoney { amount currencyCode } } }
+    }
+  }
+}
+";
+
+/// Requested cost of a line item node: the item (1) + `variant` (1) + the price set (2).
+pub const LINE_ITEM_NODE_COST: u32 = 4;
 
 /// Creates or updates a whole product (list fields replace: variants left out are deleted).
 pub const PRODUCT_SET: &str = concat!(
@@ -217,6 +235,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("INVENTORY_LEVELS", INVENTORY_LEVELS),
     ("ORDERS_PAGE", ORDERS_PAGE),
     ("ORDER_BY_ID", ORDER_BY_ID),
+    ("ORDER_LINE_ITEMS_PAGE", ORDER_LINE_ITEMS_PAGE),
     ("PRODUCT_SET", PRODUCT_SET),
     ("PRODUCT_VARIANTS_BULK_UPDATE", PRODUCT_VARIANTS_BULK_UPDATE),
     ("INVENTORY_ADJUST_QUANTITIES", INVENTORY_ADJUST_QUANTITIES),

@@ -10,8 +10,8 @@ use serde_json::Value;
 use tidemark_connector::ConnectorError;
 use tidemark_core::{
     Barcode, Buyer, Currency, ExternalId, ExternalRecord, Image, ImageHashSource, OrderLine,
-    OrderStatus, PaymentStatus, Product, ProductStatus, RecordContent, SalesOrder, Sku, Timestamp,
-    Variant, hash::image_hash_url,
+    OrderStatus, PaymentStatus, Product, ProductStatus, RecordContent, SalesOrder, Shipment,
+    ShipmentStatus, Sku, Timestamp, Variant, hash::image_hash_url,
 };
 
 fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
@@ -318,6 +318,87 @@ fn amount(set: &Value) -> Result<Decimal, ConnectorError> {
     Ok(money(&set["shopMoney"]["amount"])?.unwrap_or_default())
 }
 
+/// Postal address lines of a `MailingAddress` (GraphQL) or `shipping_address` (REST): street
+/// lines, then "city province zip", then the country; empty parts left out.
+fn address_lines(address: &Value) -> Vec<String> {
+    if !address.is_object() {
+        return Vec::new();
+    }
+    let locality = ["city", "province", "zip"]
+        .iter()
+        .filter_map(|k| text(address, k))
+        .collect::<Vec<_>>()
+        .join(" ");
+    [
+        text(address, "address1").map(str::to_owned),
+        text(address, "address2").map(str::to_owned),
+        Some(locality).filter(|l| !l.is_empty()),
+        text(address, "country").map(str::to_owned),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// A shipment's status from a fulfilment's display status (or, without one, its status;
+/// REST: `shipment_status`, then `status`).
+fn shipment_status(display: Option<&str>, status: Option<&str>) -> ShipmentStatus {
+    match display.map(str::to_ascii_uppercase).as_deref() {
+        Some("DELIVERED" | "PICKED_UP") => return ShipmentStatus::Delivered,
+        Some(
+            "IN_TRANSIT" | "OUT_FOR_DELIVERY" | "ATTEMPTED_DELIVERY" | "READY_FOR_PICKUP"
+            | "CONFIRMED",
+        ) => return ShipmentStatus::InTransit,
+        Some("CANCELED" | "CANCELLED") => return ShipmentStatus::Cancelled,
+        Some("FULFILLED" | "MARKED_AS_FULFILLED" | "LABEL_PRINTED" | "LABEL_PURCHASED") => {
+            return ShipmentStatus::Shipped;
+        }
+        _ => {}
+    }
+    match status.map(str::to_ascii_uppercase).as_deref() {
+        Some("SUCCESS") => ShipmentStatus::Shipped,
+        Some("CANCELLED" | "CANCELED" | "ERROR" | "FAILURE") => ShipmentStatus::Cancelled,
+        _ => ShipmentStatus::Pending,
+    }
+}
+
+/// One shipment per tracking entry of each fulfilment (one without tracking when it has none).
+fn shipments_from_graphql(fulfillments: &Value) -> Vec<Shipment> {
+    let mut out = Vec::new();
+    for f in fulfillments.as_array().into_iter().flatten() {
+        let status = shipment_status(text(f, "displayStatus"), text(f, "status"));
+        let tracking: Vec<&Value> = f["trackingInfo"].as_array().into_iter().flatten().collect();
+        if tracking.is_empty() {
+            out.push(Shipment {
+                carrier: None,
+                tracking_number: None,
+                status,
+            });
+        }
+        for t in tracking {
+            out.push(Shipment {
+                carrier: text(t, "company").map(str::to_owned),
+                tracking_number: text(t, "number").map(str::to_owned),
+                status,
+            });
+        }
+    }
+    out
+}
+
+fn shipments_from_rest(fulfillments: &Value) -> Vec<Shipment> {
+    fulfillments
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| Shipment {
+            carrier: text(f, "tracking_company").map(str::to_owned),
+            tracking_number: text(f, "tracking_number").map(str::to_owned),
+            status: shipment_status(text(f, "shipment_status"), text(f, "status")),
+        })
+        .collect()
+}
+
 /// One GraphQL `Order` node.
 pub fn order_from_graphql(
     node: &Value,
@@ -353,7 +434,7 @@ pub fn order_from_graphql(
                 .or_else(|| text(customer, "email"))
                 .map(str::to_owned),
             phone: text(customer, "phone").map(str::to_owned),
-            address: Vec::new(),
+            address: address_lines(&node["shippingAddress"]),
         },
         lines,
         currency: currency_of(text(node, "currencyCode"), fallback),
@@ -367,7 +448,7 @@ pub fn order_from_graphql(
             payment,
         ),
         payment_status: payment,
-        shipments: Vec::new(),
+        shipments: shipments_from_graphql(&node["fulfillments"]),
         note: text(node, "note").map(str::to_owned),
         placed_at: timestamp(&node["createdAt"]).unwrap_or(Timestamp::from_millis(0)),
     };
@@ -414,7 +495,7 @@ pub fn order_from_rest(body: &Value, fallback: Currency) -> Result<ExternalRecor
             phone: text(body, "phone")
                 .or_else(|| text(customer, "phone"))
                 .map(str::to_owned),
-            address: Vec::new(),
+            address: address_lines(&body["shipping_address"]),
         },
         lines,
         currency: currency_of(text(body, "currency"), fallback),
@@ -428,7 +509,7 @@ pub fn order_from_rest(body: &Value, fallback: Currency) -> Result<ExternalRecor
             payment,
         ),
         payment_status: payment,
-        shipments: Vec::new(),
+        shipments: shipments_from_rest(&body["fulfillments"]),
         note: text(body, "note").map(str::to_owned),
         placed_at: timestamp(&body["created_at"]).unwrap_or(Timestamp::from_millis(0)),
     };

@@ -1015,3 +1015,61 @@ async fn endless_media_paging_fails_instead_of_looping() {
     assert!(err.to_string().contains("media"), "{err}");
     running.stop().await;
 }
+
+/// An order with more line items than a page (120), a fulfilment with tracking and a shipping
+/// address reads back whole: every line, the shipments and the address lines.
+#[tokio::test]
+async fn orders_read_every_line_their_shipments_and_address() {
+    let (sim, running, client) = start(1, 1e6, FaultConfig::none()).await;
+    let gid = sim.order_gids()[0].clone();
+    assert!(sim.edit_order_node(&gid, |node| {
+        let lines: Vec<serde_json::Value> = (0..120)
+            .map(|i| {
+                serde_json::json!({
+                    "__typename": "LineItem", "id": format!("gid://shopify/LineItem/{}", 500_000 + i),
+                    "sku": format!("LINE-{i}"), "title": format!("Line {i}"), "quantity": 1,
+                    "variant": null,
+                    "originalUnitPriceSet": { "shopMoney": { "amount": "1.50", "currencyCode": "USD" } },
+                })
+            })
+            .collect();
+        node["lineItems"] = serde_json::json!({ "__connection": lines });
+        node["shippingAddress"] = serde_json::json!({ "__typename": "MailingAddress",
+            "address1": "1 Main St", "address2": "Apt 2", "city": "Springfield",
+            "province": "IL", "zip": "62701", "country": "United States" });
+        node["fulfillments"] = serde_json::json!([{ "__typename": "Fulfillment",
+            "status": "SUCCESS", "displayStatus": "IN_TRANSIT",
+            "trackingInfo": [{ "__typename": "FulfillmentTrackingInfo",
+                "company": "UPS", "number": "1Z999" }] }]);
+    }));
+    let id = tidemark_core::ExternalId::new(gid.clone());
+    let fetched = client
+        .fetch_one(ScanKind::Orders, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    let scanned = scan_kind(&client, ScanKind::Orders, ScanScope::Full)
+        .await
+        .into_iter()
+        .find(|r| r.external_id == id)
+        .unwrap();
+    for record in [fetched, scanned] {
+        let RecordContent::Order(o) = record.content else {
+            panic!()
+        };
+        assert_eq!(o.lines.len(), 120);
+        assert_eq!(o.lines[119].sku.as_ref().unwrap().as_str(), "LINE-119");
+        assert_eq!(o.shipments.len(), 1);
+        assert_eq!(o.shipments[0].carrier.as_deref(), Some("UPS"));
+        assert_eq!(o.shipments[0].tracking_number.as_deref(), Some("1Z999"));
+        assert_eq!(
+            o.shipments[0].status,
+            tidemark_core::ShipmentStatus::InTransit
+        );
+        assert_eq!(
+            o.buyer.address,
+            ["1 Main St", "Apt 2", "Springfield IL 62701", "United States"]
+        );
+    }
+    running.stop().await;
+}

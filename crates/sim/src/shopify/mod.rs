@@ -290,6 +290,23 @@ impl ShopifySim {
             .is_some_and(|id| self.lock().edit_order_note(id, note, admin::now()))
     }
 
+    /// Edits an order's stored node as the merchant or a fulfilment app would (line items are
+    /// `lineItems.__connection`, fulfilments a plain list); its `updatedAt` moves.
+    pub fn edit_order_node(&self, gid: &str, edit: impl FnOnce(&mut serde_json::Value)) -> bool {
+        let Some(id) = shop::parse_gid("Order", gid) else {
+            return false;
+        };
+        let now = admin::now();
+        let mut shop = self.lock();
+        let Some(order) = shop.orders.get_mut(&id) else {
+            return false;
+        };
+        edit(&mut order.node);
+        order.updated_at = now;
+        order.node["updatedAt"] = serde_json::json!(shop::iso(now));
+        true
+    }
+
     /// Every order's gid.
     pub fn order_gids(&self) -> Vec<String> {
         self.lock()
