@@ -106,6 +106,9 @@ pub struct Shopify {
     target: String,
     location: tokio::sync::OnceCell<String>,
     stats: Arc<CostStats>,
+    /// Inventory item gid → product gid, learnt from every product read (webhooks name only
+    /// the inventory item and cannot wait for a lookup).
+    item_products: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl std::fmt::Debug for Shopify {
@@ -143,6 +146,7 @@ impl Shopify {
             target,
             location: tokio::sync::OnceCell::new(),
             stats: Arc::new(CostStats::default()),
+            item_products: std::sync::Mutex::default(),
         })
     }
 
@@ -286,7 +290,47 @@ impl Shopify {
                 node[field]["pageInfo"] = more["pageInfo"].clone();
             }
         }
+        self.learn_items(&id, node);
         Ok(())
+    }
+
+    /// Remembers which product each of `node`'s variants' inventory items belongs to.
+    fn learn_items(&self, product: &str, node: &Value) {
+        let mut map = self
+            .item_products
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for v in node["variants"]["nodes"].as_array().into_iter().flatten() {
+            if let Some(item) = v["inventoryItem"]["id"].as_str() {
+                map.insert(item.to_owned(), product.to_owned());
+            }
+        }
+    }
+
+    /// The product gid of an inventory item this connection has read, if any.
+    pub fn product_of_item(&self, item: &str) -> Option<String> {
+        self.item_products
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(item)
+            .cloned()
+    }
+
+    /// The product of an inventory item, looked up on the platform.
+    async fn product_by_item(&self, item: &str) -> Result<Option<ExternalRecord>, ConnectorError> {
+        let data = self
+            .graphql(
+                documents::INVENTORY_ITEM_PRODUCT,
+                json!({ "id": item }),
+                3,
+                Idempotency::Idempotent,
+                "the product of an inventory item",
+            )
+            .await?;
+        match data["inventoryItem"]["variant"]["product"]["id"].as_str() {
+            Some(product) => self.product_by_id(product).await,
+            None => Ok(None),
+        }
     }
 
     async fn scan_orders(
@@ -1213,6 +1257,11 @@ impl Connector for Shopify {
         id: &ExternalId,
     ) -> Result<Option<ExternalRecord>, ConnectorError> {
         match kind {
+            // An inventory item named by an `inventory_levels/update` delivery the connection
+            // could not resolve from what it had read: the record is its product.
+            ScanKind::Products if id.as_str().starts_with("gid://shopify/InventoryItem/") => {
+                self.product_by_item(id.as_str()).await
+            }
             ScanKind::Products => self.product_by_id(id.as_str()).await,
             ScanKind::Orders => {
                 let data = self
@@ -1277,7 +1326,16 @@ impl Connector for Shopify {
         let secret = self.keys.webhook_secret.as_deref().ok_or_else(|| {
             ConnectorError::unauthorized("no webhook secret is configured for this connection")
         })?;
-        crate::webhook::parse(headers, body, [secret.as_bytes()])
+        let mut event = crate::webhook::parse(headers, body, [secret.as_bytes()])?;
+        // `inventory_levels/update` names an inventory item: name its product where known
+        // (otherwise `fetch_one` resolves the inventory item gid to its product).
+        if let Some(resource) = event.resource.as_mut()
+            && resource.external_id.as_str().starts_with("gid://shopify/InventoryItem/")
+            && let Some(product) = self.product_of_item(resource.external_id.as_str())
+        {
+            resource.external_id = ExternalId::new(product);
+        }
+        Ok(event)
     }
 }
 

@@ -183,6 +183,12 @@ pub const ORDER_LINE_ITEMS_PAGE: &str =
 /// Requested cost of a line item node: the item (1) + `variant` (1) + the price set (2).
 pub const LINE_ITEM_NODE_COST: u32 = 4;
 
+/// The product (and variant) of an inventory item (`inventory_levels/update` webhooks).
+pub const INVENTORY_ITEM_PRODUCT: &str = "query InventoryItemProduct($id: ID!) {
+  inventoryItem(id: $id) { id variant { id product { id } } }
+}
+";
+
 /// Creates or updates a whole product (list fields replace: variants left out are deleted).
 pub const PRODUCT_SET: &str = concat!(
     "mutation ProductSet($input: ProductSetInput!, $mediaFirst: Int!, $variantsFirst: Int!) {
@@ -236,6 +242,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("ORDERS_PAGE", ORDERS_PAGE),
     ("ORDER_BY_ID", ORDER_BY_ID),
     ("ORDER_LINE_ITEMS_PAGE", ORDER_LINE_ITEMS_PAGE),
+    ("INVENTORY_ITEM_PRODUCT", INVENTORY_ITEM_PRODUCT),
     ("PRODUCT_SET", PRODUCT_SET),
     ("PRODUCT_VARIANTS_BULK_UPDATE", PRODUCT_VARIANTS_BULK_UPDATE),
     ("INVENTORY_ADJUST_QUANTITIES", INVENTORY_ADJUST_QUANTITIES),

@@ -32,6 +32,13 @@ pub fn parse<'a>(
 /// The record a topic is about. Delete bodies carry only `{"id": …}`, so the gid is rebuilt
 /// from the id's text as sent (a JSON number is read as its digits, never as a float).
 fn resource(topic: &str, body: &Value) -> Option<WebhookResource> {
+    if topic == "inventory_levels/update" {
+        return inventory_item_gid(body).map(|gid| WebhookResource {
+            kind: ScanKind::Products,
+            external_id: ExternalId::new(gid),
+            deleted: false,
+        });
+    }
     let (kind, gid_kind) = match topic.split('/').next()? {
         "products" => (ScanKind::Products, "Product"),
         "orders" => (ScanKind::Orders, "Order"),
@@ -51,4 +58,25 @@ fn resource(topic: &str, body: &Value) -> Option<WebhookResource> {
         external_id: ExternalId::new(external_id),
         deleted,
     })
+}
+
+/// The inventory item of an `inventory_levels/update` body, as a gid: from the text of
+/// `admin_graphql_api_id` (`gid://shopify/InventoryLevel/…?inventory_item_id=…`), else from
+/// `inventory_item_id` read as its digits.
+pub fn inventory_item_gid(body: &Value) -> Option<String> {
+    let from_gid = body
+        .get("admin_graphql_api_id")
+        .and_then(Value::as_str)
+        .and_then(|g| g.split_once("inventory_item_id="))
+        .map(|(_, rest)| rest.split('&').next().unwrap_or(rest).to_owned())
+        .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()));
+    let id = match from_gid {
+        Some(id) => id,
+        None => match body.get("inventory_item_id")? {
+            Value::Number(n) if n.is_u64() => n.to_string(),
+            Value::String(s) if !s.is_empty() => s.clone(),
+            _ => return None,
+        },
+    };
+    Some(format!("gid://shopify/InventoryItem/{id}"))
 }

@@ -1073,3 +1073,64 @@ async fn orders_read_every_line_their_shipments_and_address() {
     }
     running.stop().await;
 }
+
+/// A sale on Shopify sends only `inventory_levels/update` (the product's `updatedAt` does not
+/// move): the event names the product, directly once the connection has read it, and
+/// otherwise through the inventory item, which `fetch_one` resolves to the product.
+#[tokio::test]
+async fn inventory_level_webhooks_name_the_product() {
+    let (url, mut rx) = receiver().await;
+    let sim = ShopifySim::new(
+        ShopifyConfig {
+            products: 3,
+            webhook_url: Some(url),
+            ..ShopifyConfig::default()
+        },
+        FaultConfig::none(),
+    );
+    let running = sim.serve().await.unwrap();
+    let connect = || {
+        Shopify::new(
+            Settings::new(format!("http://{}", running.addr)),
+            Keys {
+                access_token: "shpat_test".into(),
+                webhook_secret: Some("whsec_test".into()),
+            },
+        )
+        .unwrap()
+    };
+    let warm = connect();
+    let cold = connect();
+    let _ = scan_all(&warm, ScanScope::Full).await;
+    let gid = sim.product_gids()[1].clone();
+    let variant = sim.product_node(&gid).unwrap()["variants"]["__connection"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sim.place_order(&[(variant.as_str(), 1)]).unwrap();
+    let (headers, body) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a delivery")
+        .unwrap();
+    let event = warm.verify_webhook(&headers, &body).unwrap();
+    assert_eq!(event.topic, "inventory_levels/update");
+    let resource = event.resource.unwrap();
+    assert_eq!(resource.kind, ScanKind::Products);
+    assert_eq!(resource.external_id.as_str(), gid);
+
+    let event = cold.verify_webhook(&headers, &body).unwrap();
+    let resource = event.resource.unwrap();
+    assert!(
+        resource
+            .external_id
+            .as_str()
+            .starts_with("gid://shopify/InventoryItem/")
+    );
+    let record = cold
+        .fetch_one(ScanKind::Products, &resource.external_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.external_id.as_str(), gid);
+    running.stop().await;
+}

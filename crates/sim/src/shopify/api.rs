@@ -342,6 +342,12 @@ fn resolve_root(shop: &Shop, name: &str, args: &Map<String, Value>) -> Result<Va
             }
             keyset(items, args, Clone::clone)?
         }
+        "inventoryItem" => id_arg("InventoryItem")
+            .and_then(|item| shop.variant_by_inventory_item(item))
+            .map_or(Value::Null, |(p, v)| {
+                json!({ "__typename": "InventoryItem", "id": gid("InventoryItem", v.inventory_item_id),
+                        "variant": v.node(p.id) })
+            }),
         "location" => json!({ "__typename": "Location", "id": LOCATION_GID }),
         "nodes" => {
             let ids = args
