@@ -830,10 +830,7 @@ impl Shopify {
                 .find(|(v, _)| *v == change.variant.as_str())
                 .map(|(_, i)| i.clone())
                 .ok_or_else(|| {
-                    ConnectorError::not_found(format!(
-                        "variant {} of product {id}",
-                        change.variant
-                    ))
+                    ConnectorError::not_found(format!("variant {} of product {id}", change.variant))
                 })?;
             changes.push(json!({ "delta": change.delta(), "inventoryItemId": item,
                                  "locationId": location }));
@@ -900,8 +897,7 @@ async fn inventory_items_of(
                 }),
         );
         let next = &variants["pageInfo"]["endCursor"];
-        if variants["pageInfo"]["hasNextPage"] != json!(true) || next.is_null() || *next == after
-        {
+        if variants["pageInfo"]["hasNextPage"] != json!(true) || next.is_null() || *next == after {
             return Ok(items);
         }
         after = next.clone();
@@ -1023,7 +1019,12 @@ pub fn variants_input(
             let mut input = serde_json::Map::new();
             input.insert(
                 "optionValues".into(),
-                json!(v.options.iter().map(|(n, val)| json!({ "optionName": n, "name": val })).collect::<Vec<_>>()),
+                json!(
+                    v.options
+                        .iter()
+                        .map(|(n, val)| json!({ "optionName": n, "name": val }))
+                        .collect::<Vec<_>>()
+                ),
             );
             let new = v.external_id.is_none();
             if let Some(id) = &v.external_id {
@@ -1033,7 +1034,10 @@ pub fn variants_input(
                 input.insert("sku".into(), json!(v.sku.as_ref().map(|s| s.as_str())));
             }
             if new || fields.contains(&Field::Barcode) {
-                input.insert("barcode".into(), json!(v.barcode.as_ref().map(|b| b.as_str())));
+                input.insert(
+                    "barcode".into(),
+                    json!(v.barcode.as_ref().map(|b| b.as_str())),
+                );
             }
             if new || fields.contains(&Field::Price) {
                 input.insert("price".into(), json!(v.price.map(|p| p.to_string())));
@@ -1330,7 +1334,10 @@ impl Connector for Shopify {
         // `inventory_levels/update` names an inventory item: name its product where known
         // (otherwise `fetch_one` resolves the inventory item gid to its product).
         if let Some(resource) = event.resource.as_mut()
-            && resource.external_id.as_str().starts_with("gid://shopify/InventoryItem/")
+            && resource
+                .external_id
+                .as_str()
+                .starts_with("gid://shopify/InventoryItem/")
             && let Some(product) = self.product_of_item(resource.external_id.as_str())
         {
             resource.external_id = ExternalId::new(product);

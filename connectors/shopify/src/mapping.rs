@@ -118,9 +118,8 @@ pub fn variant_from_graphql(node: &Value) -> Result<Variant, ConnectorError> {
         price: money(&node["price"])?,
         compare_at_price: money(&node["compareAtPrice"])?,
         stock: node["inventoryQuantity"].as_i64(),
-        weight_grams: weight_grams(&node["inventoryItem"]["measurement"]["weight"]).map_err(
-            |e| e.context(format!("variant {}", text(node, "id").unwrap_or("?"))),
-        )?,
+        weight_grams: weight_grams(&node["inventoryItem"]["measurement"]["weight"])
+            .map_err(|e| e.context(format!("variant {}", text(node, "id").unwrap_or("?"))))?,
         image_hashes: text(&node["image"], "url")
             .map(|u| vec![image_hash_url(u)])
             .unwrap_or_default(),

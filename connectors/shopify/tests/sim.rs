@@ -804,7 +804,11 @@ async fn failures_after_a_stock_move_are_maybe_applied() {
         let (sim, running, client) = start(3, 1e6, FaultConfig::none()).await;
         let gid = sim.product_gids()[0].clone();
         let (op, before) = stock_update(&client, &gid, -3).await;
-        sim.fail_after("inventoryAdjustQuantities", including_trigger, u64::from(!including_trigger));
+        sim.fail_after(
+            "inventoryAdjustQuantities",
+            including_trigger,
+            u64::from(!including_trigger),
+        );
         let results = client
             .apply_writes(&[Write {
                 key: WriteKey::from("s"),
@@ -888,7 +892,10 @@ async fn update_writes_each_field_it_confirms_and_only_those() {
         .await
         .unwrap();
     let after = product_of(&client, &gid).await;
-    assert_eq!(after.variants[0].weight_grams, Some("1234".parse().unwrap()));
+    assert_eq!(
+        after.variants[0].weight_grams,
+        Some("1234".parse().unwrap())
+    );
 
     let mut branded = after.clone();
     branded.brand = Some("Acme".into());
@@ -904,7 +911,10 @@ async fn update_writes_each_field_it_confirms_and_only_those() {
     running.stop().await;
 }
 
-async fn create(client: &Shopify, product: &tidemark_core::Product) -> tidemark_connector::Confirmed {
+async fn create(
+    client: &Shopify,
+    product: &tidemark_core::Product,
+) -> tidemark_connector::Confirmed {
     let results = client
         .apply_writes(&[Write {
             key: WriteKey::from("c"),
@@ -1068,7 +1078,12 @@ async fn orders_read_every_line_their_shipments_and_address() {
         );
         assert_eq!(
             o.buyer.address,
-            ["1 Main St", "Apt 2", "Springfield IL 62701", "United States"]
+            [
+                "1 Main St",
+                "Apt 2",
+                "Springfield IL 62701",
+                "United States"
+            ]
         );
     }
     running.stop().await;

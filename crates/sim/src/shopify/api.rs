@@ -63,7 +63,10 @@ fn scripted(sim: &ShopifySim, body: &[u8]) -> Value {
         }
     }
     let mut answer = execute(sim, body);
-    if sim.stuck_media_paging.load(std::sync::atomic::Ordering::Relaxed) {
+    if sim
+        .stuck_media_paging
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
         stick_media_paging(&mut answer, body);
     }
     let mut script = lock(&sim.scripted);
