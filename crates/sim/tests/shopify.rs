@@ -119,3 +119,114 @@ fn query_filters_parse() {
     );
     assert_eq!(parse_query("updated_at:<'2025-01-01T00:00:00Z'")[0].op, "<");
 }
+
+#[tokio::test]
+async fn bulk_query_runs_completes_serves_jsonl_and_refuses_a_second_job() {
+    let sim = ShopifySim::new(
+        ShopifyConfig {
+            products: 12,
+            ..ShopifyConfig::default()
+        },
+        FaultConfig::none(),
+    );
+    sim.set_bulk_delay_ms(300);
+    let running = sim.serve().await.unwrap();
+    let addr = running.addr.to_string();
+    let run = r#"mutation($q: String!) { bulkOperationRunQuery(query: $q) { bulkOperation { id status } userErrors { field message code } } }"#;
+    let inner = "{ products { edges { node { id title variants { edges { node { id sku price } } } media { edges { node { id ... on MediaImage { image { url } } } } } } } } }";
+    let (_, body) = post(&addr, Some("shpat_test"), run, json!({ "q": inner })).await;
+    let op = &body["data"]["bulkOperationRunQuery"];
+    assert_eq!(op["userErrors"], json!([]), "{body}");
+    assert_eq!(op["bulkOperation"]["status"], "RUNNING");
+    // A mutation's cost (10) plus its payload objects; the inner query itself costs nothing.
+    assert_eq!(body["extensions"]["cost"]["requestedQueryCost"], 12);
+
+    // A second job while the first runs is refused.
+    let (_, body) = post(&addr, Some("shpat_test"), run, json!({ "q": inner })).await;
+    let op = &body["data"]["bulkOperationRunQuery"];
+    assert_eq!(op["bulkOperation"], Value::Null);
+    assert_eq!(op["userErrors"][0]["code"], "OPERATION_IN_PROGRESS");
+
+    let poll = "{ currentBulkOperation(type: QUERY) { id status errorCode objectCount rootObjectCount url partialDataUrl } }";
+    let (_, body) = post(&addr, Some("shpat_test"), poll, json!({})).await;
+    assert_eq!(body["data"]["currentBulkOperation"]["status"], "RUNNING");
+    tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+    let (_, body) = post(&addr, Some("shpat_test"), poll, json!({})).await;
+    let cur = &body["data"]["currentBulkOperation"];
+    assert_eq!(cur["status"], "COMPLETED", "{body}");
+    assert_eq!(cur["rootObjectCount"], "12");
+    let url = cur["url"].as_str().unwrap();
+    assert!(url.starts_with(&running.base_url));
+
+    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(cur["objectCount"], lines.len().to_string());
+    let parents: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l.get("__parentId").is_none())
+        .collect();
+    assert_eq!(parents.len(), 12);
+    let mut expected_children = 0;
+    for gid in sim.product_gids() {
+        let (title, variants, media) = sim.product_shape(&gid).unwrap();
+        assert!(
+            parents
+                .iter()
+                .any(|p| p["id"] == gid.as_str() && p["title"] == title.as_str())
+        );
+        let kids = lines.iter().filter(|l| l["__parentId"] == gid.as_str());
+        let (v, m) = kids.fold((0, 0), |(v, m), l| {
+            let id = l["id"].as_str().unwrap();
+            if id.contains("ProductVariant") {
+                assert!(l["price"].is_string());
+                (v + 1, m)
+            } else {
+                (v, m + 1)
+            }
+        });
+        assert_eq!((v, m), (variants, media), "{gid}");
+        expected_children += variants + media;
+        assert!(parents.iter().all(|p| p.get("variants").is_none()));
+    }
+    assert_eq!(lines.len(), 12 + expected_children);
+
+    // A job that fails ends FAILED with a partial file; expired jobs lose their files.
+    sim.set_bulk_delay_ms(0);
+    sim.set_bulk_fail(true);
+    let (_, body) = post(&addr, Some("shpat_test"), run, json!({ "q": inner })).await;
+    assert_eq!(
+        body["data"]["bulkOperationRunQuery"]["userErrors"],
+        json!([])
+    );
+    let (_, body) = post(&addr, Some("shpat_test"), poll, json!({})).await;
+    let cur = &body["data"]["currentBulkOperation"];
+    assert_eq!(cur["status"], "FAILED");
+    assert_eq!(cur["url"], Value::Null);
+    let partial = reqwest::get(cur["partialDataUrl"].as_str().unwrap())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(partial.lines().count() < lines.len());
+    sim.expire_bulk_operations();
+    let (_, body) = post(&addr, Some("shpat_test"), poll, json!({})).await;
+    assert_eq!(body["data"]["currentBulkOperation"]["status"], "EXPIRED");
+    assert_eq!(reqwest::get(url).await.unwrap().status().as_u16(), 404);
+
+    // productsCount.
+    let (_, body) = post(
+        &addr,
+        Some("shpat_test"),
+        "{ productsCount { count precision } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        body["data"]["productsCount"],
+        json!({ "count": 12, "precision": "EXACT" })
+    );
+}

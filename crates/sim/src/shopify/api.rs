@@ -206,9 +206,13 @@ fn run_query<'a>(
     let mut data = Map::new();
     for f in root_fields(sel) {
         let args = ctx.args(f);
-        let value = {
-            let shop = sim.lock();
-            resolve_root(&shop, f.name.as_str(), &args)?
+        let value = match f.name.as_str() {
+            "currentBulkOperation" => super::bulk::current(sim),
+            "node" => super::bulk::node(sim, args.get("id").and_then(Value::as_str).unwrap_or("")),
+            _ => {
+                let shop = sim.lock();
+                resolve_root(&shop, f.name.as_str(), &args)?
+            }
         };
         let key = f.alias.clone().unwrap_or_else(|| f.name.clone());
         data.insert(key, project_root(ctx, f, value)?);
@@ -319,6 +323,22 @@ fn resolve_root(shop: &Shop, name: &str, args: &Map<String, Value>) -> Result<Va
                 .collect();
             keyset(items, args, |p: &&SimProduct| p.node())?
         }
+        "productsCount" => {
+            let n = shop
+                .searchable()
+                .into_iter()
+                .filter(|p| product_matches(p, &terms))
+                .count() as u64;
+            let limit = match args.get("limit") {
+                Some(Value::Null) => None,
+                Some(v) => v.as_u64(),
+                None => Some(10_000),
+            };
+            match limit {
+                Some(l) if n > l => json!({ "count": l, "precision": "AT_LEAST" }),
+                _ => json!({ "count": n, "precision": "EXACT" }),
+            }
+        }
         "product" => id_arg("Product")
             .and_then(|id| shop.products.get(&id))
             .map_or(Value::Null, SimProduct::node),
@@ -414,6 +434,7 @@ fn run_mutations<'a>(
             "productVariantsBulkUpdate" => variants_bulk_update(sim, &args),
             "inventoryAdjustQuantities" => inventory_adjust(sim, &args),
             "fileUpdate" => file_update(sim, &args),
+            "bulkOperationRunQuery" => super::bulk::run(sim, &args),
             other => return Err(format!("Field '{other}' doesn't exist on type 'Mutation'")),
         };
         let key = f.alias.clone().unwrap_or_else(|| f.name.clone());

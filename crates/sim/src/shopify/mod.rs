@@ -9,6 +9,7 @@
 
 mod admin;
 mod api;
+mod bulk;
 pub mod graphql;
 pub mod shop;
 pub mod webhooks;
@@ -129,6 +130,12 @@ pub struct ShopifySim {
     pub(crate) scripted: Arc<Mutex<Option<Scripted>>>,
     /// See [`ShopifySim::set_stuck_media_paging`].
     pub(crate) stuck_media_paging: Arc<std::sync::atomic::AtomicBool>,
+    /// Bulk query jobs (see `bulk`).
+    pub(crate) bulk: Arc<Mutex<bulk::BulkState>>,
+    /// How long a bulk job stays RUNNING (default 200 ms).
+    pub(crate) bulk_delay_ms: Arc<std::sync::atomic::AtomicU64>,
+    /// Bulk jobs started from now on end FAILED with a `partialDataUrl`.
+    pub(crate) bulk_fail: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// After a request whose document contains `trigger` is handled, answer it (when
@@ -182,6 +189,9 @@ impl ShopifySim {
             webhooks_sent: Arc::default(),
             scripted: Arc::default(),
             stuck_media_paging: Arc::default(),
+            bulk: Arc::default(),
+            bulk_delay_ms: Arc::new(std::sync::atomic::AtomicU64::new(200)),
+            bulk_fail: Arc::default(),
         }
     }
 
@@ -210,11 +220,37 @@ impl ShopifySim {
         self.harness
             .wrap(api::routes(self.clone()))
             .merge(admin::routes(self.clone()))
+            .merge(bulk::routes(self.clone()))
     }
 
     pub async fn serve(&self) -> std::io::Result<RunningSim> {
         let addr = SocketAddr::from(([127, 0, 0, 1], 0));
-        RunningSim::serve(addr, self.router()).await
+        let running = RunningSim::serve(addr, self.router()).await?;
+        self.set_base_url(&running.base_url);
+        Ok(running)
+    }
+
+    /// Where bulk operation files are served from (set by [`ShopifySim::serve`]; call it when
+    /// serving [`ShopifySim::router`] yourself).
+    pub fn set_base_url(&self, base_url: &str) {
+        lock(&self.bulk).base_url = Some(base_url.trim_end_matches('/').to_owned());
+    }
+
+    /// How long bulk jobs started from now stay RUNNING.
+    pub fn set_bulk_delay_ms(&self, ms: u64) {
+        self.bulk_delay_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Bulk jobs started from now end FAILED (with half their lines at `partialDataUrl`).
+    pub fn set_bulk_fail(&self, on: bool) {
+        self.bulk_fail
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Every bulk job becomes EXPIRED and its files are gone.
+    pub fn expire_bulk_operations(&self) {
+        bulk::expire_all(self);
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Shop> {
