@@ -91,6 +91,30 @@ pub struct CostFigures {
     pub actual_points: u64,
 }
 
+/// Products served per page of a bulk full scan.
+pub const BULK_PAGE: usize = 250;
+/// The body cap of a bulk result file (the client's default cap suits API answers only).
+pub const BULK_MAX_BYTES: usize = 1 << 30;
+/// Polling a running bulk operation: first wait, and the longest wait between polls.
+const BULK_POLL_FIRST: Duration = Duration::from_millis(100);
+const BULK_POLL_MAX: Duration = Duration::from_secs(10);
+
+/// Position in a bulk full scan: the operation and how many products (root lines, in file
+/// order) were served.
+#[derive(Debug, Serialize, Deserialize)]
+struct BulkCursor {
+    bulk: String,
+    offset: usize,
+}
+
+/// A downloaded bulk result: products reassembled from their `__parentId` lines, shaped like
+/// the nodes of [`documents::PRODUCTS_PAGE`].
+#[derive(Debug)]
+struct BulkFile {
+    id: String,
+    products: Arc<Vec<Value>>,
+}
+
 /// Paging state of a products or orders scan.
 #[derive(Debug, Serialize, Deserialize)]
 struct ScanState {
@@ -109,6 +133,8 @@ pub struct Shopify {
     /// Inventory item gid → product gid, learnt from every product read (webhooks name only
     /// the inventory item and cannot wait for a lookup).
     item_products: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// The bulk result being served by a full scan.
+    bulk_file: tokio::sync::Mutex<Option<BulkFile>>,
 }
 
 impl std::fmt::Debug for Shopify {
@@ -147,6 +173,7 @@ impl Shopify {
             location: tokio::sync::OnceCell::new(),
             stats: Arc::new(CostStats::default()),
             item_products: std::sync::Mutex::default(),
+            bulk_file: tokio::sync::Mutex::default(),
         })
     }
 
@@ -215,6 +242,15 @@ impl Shopify {
         scope: &ScanScope,
         cursor: Option<&Cursor>,
     ) -> Result<ScanPage, ConnectorError> {
+        if let Some(c) = cursor
+            && let Ok(bulk) = c.decode::<BulkCursor>()
+        {
+            return self.serve_bulk(&bulk.bulk, bulk.offset).await;
+        }
+        if cursor.is_none() && matches!(scope, ScanScope::Full) && self.bulk_wanted().await? {
+            let id = self.start_bulk().await?;
+            return self.serve_bulk(&id, 0).await;
+        }
         let after = cursor.map(|c| c.decode::<ScanState>()).transpose()?;
         let first = products_page_size();
         let data = self
@@ -238,6 +274,159 @@ impl Shopify {
             records.push(mapping::product_from_graphql(&node, self.currency)?);
         }
         let next = next_cursor(connection)?;
+        Ok(ScanPage::new(records, next, None))
+    }
+
+    /// Whether a full scan should run as a bulk operation: the shop has at least
+    /// `bulk_threshold` products.
+    async fn bulk_wanted(&self) -> Result<bool, ConnectorError> {
+        let threshold = self.settings.bulk_threshold;
+        if threshold == 0 {
+            return Ok(false);
+        }
+        // `limit` is a GraphQL Int (32 bits).
+        let limit = i32::try_from(threshold).unwrap_or(i32::MAX);
+        let data = self
+            .graphql(
+                documents::PRODUCTS_COUNT,
+                json!({ "limit": limit }),
+                1,
+                Idempotency::Idempotent,
+                "the number of products",
+            )
+            .await?;
+        let count = &data["productsCount"]["count"];
+        let count = count
+            .as_u64()
+            .or_else(|| count.as_str().and_then(|t| t.parse().ok()))
+            .ok_or_else(|| {
+                ConnectorError::fatal("shopify answered productsCount without a count")
+            })?;
+        Ok(count >= threshold)
+    }
+
+    /// Starts the bulk query of every product; returns its gid. A job already running (one
+    /// per shop and app before 2026-01) is `Transient`: the scan is retried later.
+    pub async fn start_bulk(&self) -> Result<String, ConnectorError> {
+        let data = self
+            .graphql(
+                documents::BULK_RUN_QUERY,
+                json!({ "query": documents::BULK_PRODUCTS }),
+                12,
+                Idempotency::NonIdempotent,
+                "starting a bulk query",
+            )
+            .await?;
+        let payload = &data["bulkOperationRunQuery"];
+        if let Some(error) = payload["userErrors"].as_array().and_then(|e| e.first()) {
+            let message = error["message"].as_str().unwrap_or("bulk query refused");
+            return Err(match error["code"].as_str() {
+                Some("OPERATION_IN_PROGRESS") => ConnectorError::transient(format!(
+                    "a bulk operation is already running: {message}"
+                ))
+                .with_retry_after(Some(Duration::from_secs(60))),
+                code => ConnectorError::fatal(format!(
+                    "shopify refused the bulk query ({}): {message}",
+                    code.unwrap_or("no code")
+                )),
+            });
+        }
+        payload["bulkOperation"]["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| ConnectorError::fatal("shopify started a bulk query without an id"))
+    }
+
+    /// Polls the bulk operation `id` (backing off) until it ends; the URL of its file
+    /// (`None`: completed without objects). FAILED, CANCELED, EXPIRED or unknown →
+    /// `CursorExpired` (the scan restarts).
+    async fn await_bulk(&self, id: &str) -> Result<Option<String>, ConnectorError> {
+        let mut wait = BULK_POLL_FIRST;
+        loop {
+            let data = self
+                .graphql(
+                    documents::BULK_OPERATION,
+                    json!({ "id": id }),
+                    1,
+                    Idempotency::Idempotent,
+                    "a bulk operation's status",
+                )
+                .await?;
+            let node = &data["node"];
+            match node["status"].as_str() {
+                Some("COMPLETED") => return Ok(node["url"].as_str().map(str::to_owned)),
+                Some("CREATED" | "RUNNING") => {
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(BULK_POLL_MAX);
+                }
+                status => {
+                    return Err(ConnectorError::CursorExpired {
+                        message: format!(
+                            "bulk operation {id} ended {} ({}); the full scan restarts",
+                            status.unwrap_or("unknown"),
+                            node["errorCode"].as_str().unwrap_or("no error code"),
+                        ),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Downloads a bulk result file and reassembles its products: parent lines in file order,
+    /// children (`__parentId`) attached wherever they appear.
+    async fn download_bulk(&self, url: &str) -> Result<Vec<Value>, ConnectorError> {
+        let response = self
+            .http
+            .send(
+                ApiRequest::get(url)
+                    .max_body_bytes(BULK_MAX_BYTES)
+                    .context("a bulk operation result"),
+            )
+            .await?;
+        parse_bulk_lines(&response.body)
+    }
+
+    /// One page of a bulk full scan from product `offset`.
+    async fn serve_bulk(&self, id: &str, offset: usize) -> Result<ScanPage, ConnectorError> {
+        let products = {
+            let mut cache = self.bulk_file.lock().await;
+            match cache.as_ref() {
+                Some(file) if file.id == id => file.products.clone(),
+                _ => {
+                    let products = match self.await_bulk(id).await? {
+                        Some(url) => self.download_bulk(&url).await.map_err(|e| match e {
+                            ConnectorError::NotFound { .. } => ConnectorError::CursorExpired {
+                                message: format!("the result file of bulk operation {id} is gone"),
+                            },
+                            other => other,
+                        })?,
+                        None => Vec::new(),
+                    };
+                    let products = Arc::new(products);
+                    *cache = Some(BulkFile {
+                        id: id.to_owned(),
+                        products: products.clone(),
+                    });
+                    products
+                }
+            }
+        };
+        let end = offset.saturating_add(BULK_PAGE).min(products.len());
+        let mut records = Vec::new();
+        for node in products.get(offset..end).into_iter().flatten() {
+            let product_id = node["id"].as_str().unwrap_or_default();
+            self.learn_items(product_id, node);
+            records.push(mapping::product_from_graphql(node, self.currency)?);
+        }
+        let next = if end < products.len() {
+            Some(Cursor::encode(&BulkCursor {
+                bulk: id.to_owned(),
+                offset: end,
+            })?)
+        } else {
+            *self.bulk_file.lock().await = None;
+            None
+        };
         Ok(ScanPage::new(records, next, None))
     }
 
@@ -1132,6 +1321,83 @@ fn user_errors(payload: &Value) -> Result<(), ConnectorError> {
     Err(error)
 }
 
+/// Reassembles the products of a bulk result (JSONL, one object per line, children carrying
+/// `__parentId`) into nodes shaped like [`documents::PRODUCTS_PAGE`]'s: variants and media
+/// under `{"nodes": [...]}`. Parents keep file order; a child may come before its parent.
+pub fn parse_bulk_lines(body: &[u8]) -> Result<Vec<Value>, ConnectorError> {
+    let mut order: Vec<String> = Vec::new();
+    let mut parents: std::collections::HashMap<String, Value> = std::collections::HashMap::new();
+    let mut children: std::collections::HashMap<String, Vec<Value>> =
+        std::collections::HashMap::new();
+    for (number, line) in body.split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let mut value: Value = serde_json::from_slice(line).map_err(|e| {
+            ConnectorError::fatal(format!(
+                "line {} of a bulk result is not JSON: {e}",
+                number + 1
+            ))
+        })?;
+        let Some(object) = value.as_object_mut() else {
+            return Err(ConnectorError::fatal(format!(
+                "line {} of a bulk result is not an object",
+                number + 1
+            )));
+        };
+        match object.remove("__parentId") {
+            Some(Value::String(parent)) => children.entry(parent).or_default().push(value),
+            Some(_) => {
+                return Err(ConnectorError::fatal(format!(
+                    "line {} of a bulk result has a __parentId that is not text",
+                    number + 1
+                )));
+            }
+            None => {
+                let id = object
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        ConnectorError::fatal(format!(
+                            "line {} of a bulk result has no id",
+                            number + 1
+                        ))
+                    })?;
+                object.insert("variants".into(), json!({ "nodes": [] }));
+                object.insert("media".into(), json!({ "nodes": [] }));
+                if parents.insert(id.clone(), value).is_none() {
+                    order.push(id);
+                }
+            }
+        }
+    }
+    for (parent, kids) in children {
+        let Some(node) = parents.get_mut(&parent) else {
+            return Err(ConnectorError::fatal(format!(
+                "a bulk result names a parent {parent} it does not contain"
+            )));
+        };
+        for kid in kids {
+            let field = if kid["id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("gid://shopify/ProductVariant/"))
+            {
+                "variants"
+            } else {
+                "media"
+            };
+            if let Some(nodes) = node[field]["nodes"].as_array_mut() {
+                nodes.push(kid);
+            }
+        }
+    }
+    Ok(order
+        .into_iter()
+        .filter_map(|id| parents.remove(&id))
+        .collect())
+}
+
 fn next_cursor(connection: &Value) -> Result<Option<Cursor>, ConnectorError> {
     if connection["pageInfo"]["hasNextPage"] != json!(true) {
         return Ok(None);
@@ -1231,7 +1497,7 @@ impl Connector for Shopify {
             .into_iter()
             .collect(),
             webhooks: WebhookSupport::Signed,
-            bulk_full_scan: false,
+            bulk_full_scan: true,
             // A repeated create adopts only what it made under its SKU-derived handle; a
             // product holding the SKU under another handle is not found by the create.
             upsert_by_sku: false,

@@ -26,6 +26,17 @@ pub struct Settings {
     /// The shop currency (prices on products carry none).
     #[serde(default = "default_currency")]
     pub currency: String,
+    /// A full products scan of a shop with at least this many products (`productsCount`) runs
+    /// as one bulk operation; `0` never uses bulk.
+    #[serde(default = "default_bulk_threshold")]
+    pub bulk_threshold: u64,
+}
+
+/// The default [`Settings::bulk_threshold`].
+pub const DEFAULT_BULK_THRESHOLD: u64 = 5_000;
+
+fn default_bulk_threshold() -> u64 {
+    DEFAULT_BULK_THRESHOLD
 }
 
 fn default_api_version() -> String {
@@ -42,6 +53,7 @@ impl Settings {
             shop_url: shop_url.into(),
             api_version: default_api_version(),
             currency: default_currency(),
+            bulk_threshold: default_bulk_threshold(),
         }
     }
 }
@@ -80,6 +92,17 @@ pub fn schema() -> SettingsSchema {
             FieldInput::Text { placeholder: None },
         )
         .default_value(json!("USD")),
+        SettingField::new(
+            "bulk_threshold",
+            Section::Settings,
+            "Bulk full scan from (products)",
+            FieldInput::Integer {
+                min: Some(0),
+                max: None,
+            },
+        )
+        .default_value(json!(DEFAULT_BULK_THRESHOLD))
+        .help("Full scans of shops with at least this many products run as one bulk operation; 0 never"),
         SettingField::new(
             "access_token",
             Section::Credentials,

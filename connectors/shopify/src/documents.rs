@@ -59,6 +59,59 @@ pub const PRODUCT_BY_ID: &str = concat!(
     product_fields!()
 );
 
+/// How many products the shop has, up to `limit` (`precision: AT_LEAST` above it).
+pub const PRODUCTS_COUNT: &str = "query ProductsCount($limit: Int) {
+  productsCount(limit: $limit) { count precision }
+}
+";
+
+/// Starts a bulk query (the inner document is [`BULK_PRODUCTS`]); one runs at a time.
+pub const BULK_RUN_QUERY: &str = "mutation BulkRunQuery($query: String!) {
+  bulkOperationRunQuery(query: $query) {
+    bulkOperation { id status }
+    userErrors { field message code }
+  }
+}
+";
+
+/// A bulk operation's state, polled until it ends.
+pub const BULK_OPERATION: &str = "query BulkOperation($id: ID!) {
+  node(id: $id) {
+    ... on BulkOperation { id status errorCode objectCount rootObjectCount url partialDataUrl }
+  }
+}
+";
+
+/// The inner query of a bulk full scan: every product with the fields of
+/// [`PRODUCTS_PAGE`] (same record), its variants and media as their own JSONL lines
+/// (`__parentId`). Bulk connections take no `first`.
+pub const BULK_PRODUCTS: &str = "{
+  products {
+    edges {
+      node {
+        id legacyResourceId handle title status vendor productType tags updatedAt createdAt descriptionHtml
+        options { name position }
+        media {
+          edges {
+            node { id alt mediaContentType status ... on MediaImage { image { url width height } } }
+          }
+        }
+        variants {
+          edges {
+            node {
+              id title sku barcode price compareAtPrice position updatedAt inventoryQuantity
+              selectedOptions { name value }
+              image { url }
+              inventoryItem { id tracked measurement { weight { unit value } } }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+";
+
 /// The variants of one product after the first page.
 pub const PRODUCT_VARIANTS_PAGE: &str =
     "query ProductVariantsPage($id: ID!, $first: Int!, $after: String) {
@@ -231,6 +284,10 @@ pub const FILE_UPDATE: &str = "mutation FileUpdate($files: [FileUpdateInput!]!) 
 
 /// Every document, with a name, for the schema test.
 pub const ALL: &[(&str, &str)] = &[
+    ("PRODUCTS_COUNT", PRODUCTS_COUNT),
+    ("BULK_RUN_QUERY", BULK_RUN_QUERY),
+    ("BULK_OPERATION", BULK_OPERATION),
+    ("BULK_PRODUCTS", BULK_PRODUCTS),
     ("PRODUCTS_PAGE", PRODUCTS_PAGE),
     ("PRODUCT_BY_ID", PRODUCT_BY_ID),
     ("PRODUCT_VARIANTS_PAGE", PRODUCT_VARIANTS_PAGE),

@@ -1149,3 +1149,121 @@ async fn inventory_level_webhooks_name_the_product() {
     assert_eq!(record.external_id.as_str(), gid);
     running.stop().await;
 }
+
+fn client_with_threshold(running: &RunningSim, bulk_threshold: u64) -> Shopify {
+    let mut settings = Settings::new(format!("http://{}", running.addr));
+    settings.bulk_threshold = bulk_threshold;
+    Shopify::new(
+        settings,
+        Keys {
+            access_token: "shpat_test".into(),
+            webhook_secret: None,
+        },
+    )
+    .expect("client")
+}
+
+#[tokio::test]
+async fn bulk_full_scan_returns_the_same_records_as_paging_and_resumes_by_cursor() {
+    let (sim, running, _) = start(600, 1e6, FaultConfig::none()).await;
+    sim.set_bulk_delay_ms(150);
+    let paged_client = client_with_threshold(&running, 0);
+    let bulk_client = client_with_threshold(&running, 500);
+    assert!(bulk_client.capabilities().bulk_full_scan);
+
+    let paged = scan_all(&paged_client, ScanScope::Full).await;
+    let bulk = scan_all(&bulk_client, ScanScope::Full).await;
+    assert_complete(&sim, &bulk);
+    let by_id = |records: &[tidemark_core::ExternalRecord]| {
+        records
+            .iter()
+            .map(|r| (r.external_id.as_str().to_owned(), r.clone()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    assert_eq!(by_id(&paged), by_id(&bulk));
+    // Paging is not what served it: 600 products at 250 per bulk page.
+    let page = bulk_client
+        .scan_page(ScanKind::Products, &ScanScope::Full, None)
+        .await
+        .unwrap();
+    assert_eq!(page.records.len(), 250);
+    let cursor = page.next.expect("more");
+
+    // A resumed scan (a new connection, nothing cached) continues at the cursor.
+    let resumed_client = client_with_threshold(&running, 500);
+    let mut rest = Vec::new();
+    let mut cursor = Some(cursor);
+    while let Some(c) = cursor {
+        let page = resumed_client
+            .scan_page(ScanKind::Products, &ScanScope::Full, Some(&c))
+            .await
+            .unwrap();
+        rest.extend(page.records);
+        cursor = page.next;
+    }
+    let mut all = page.records.clone();
+    all.extend(rest);
+    assert_eq!(by_id(&all), by_id(&paged));
+
+    // Below the threshold a full scan pages.
+    let small = client_with_threshold(&running, 10_000);
+    let first = small
+        .scan_page(ScanKind::Products, &ScanScope::Full, None)
+        .await
+        .unwrap();
+    assert!(first.records.len() < 250);
+
+    // A second job while one runs is refused cleanly (Transient, retried later).
+    sim.set_bulk_delay_ms(5_000);
+    bulk_client.start_bulk().await.expect("first job");
+    let err = bulk_client
+        .scan_page(ScanKind::Products, &ScanScope::Full, None)
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    assert!(err.to_string().contains("already running"), "{err}");
+
+    // An expired job's cursor restarts the scan.
+    sim.expire_bulk_operations();
+    let err = resumed_client
+        .scan_page(
+            ScanKind::Products,
+            &ScanScope::Full,
+            Some(
+                &Cursor::encode(
+                    &serde_json::json!({ "bulk": "gid://shopify/BulkOperation/1", "offset": 250 }),
+                )
+                .unwrap(),
+            ),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            tidemark_connector::ConnectorError::CursorExpired { .. }
+        ),
+        "{err:?}"
+    );
+    drop(running);
+}
+
+#[tokio::test]
+async fn failed_bulk_job_restarts_the_scan() {
+    let (sim, running, _) = start(50, 1e6, FaultConfig::none()).await;
+    sim.set_bulk_delay_ms(20);
+    sim.set_bulk_fail(true);
+    let client = client_with_threshold(&running, 10);
+    let err = client
+        .scan_page(ScanKind::Products, &ScanScope::Full, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            tidemark_connector::ConnectorError::CursorExpired { .. }
+        ),
+        "{err:?}"
+    );
+    drop(running);
+}
