@@ -46,6 +46,9 @@
 //!   see the `pending` module docs for the send protocol.
 //! - `issues`: a partial unique index keeps one open issue per (connection, record, code).
 //! - `job_runs`, `leases` (connection, kind → owner, expiry), `cooldowns`.
+//! - `unlinked_records` (records a connection saw but did not absorb, for the merchant to
+//!   link or import) and `platform_deletions` (records a merchant deleted on one platform,
+//!   which "clone new records" must not create there again).
 //!
 //! Multi-row writes run inside a savepoint, so they are all-or-nothing even inside a
 //! caller's [`Tx`], and a PostgreSQL transaction stays usable after one fails.
@@ -175,6 +178,22 @@ impl Tx {
             TxInner::Postgres(tx) => tx.commit().await,
         };
         result.map_err(error::db_err("transaction", "commit"))
+    }
+
+    /// Opens a savepoint inside this transaction, so that one record of a page can fail
+    /// (and be rolled back alone) without losing the rest. Close it with
+    /// [`Tx::end_savepoint`].
+    pub async fn savepoint(&mut self) -> Result<(), StoreError> {
+        self.db().savepoint().await
+    }
+
+    /// Closes the savepoint of [`Tx::savepoint`]: released when `result` is `Ok`, rolled
+    /// back (everything since the savepoint undone) otherwise; `result` is passed through.
+    pub async fn end_savepoint<T>(
+        &mut self,
+        result: Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.db().end_savepoint(result).await
     }
 
     pub async fn rollback(self) -> Result<(), StoreError> {

@@ -353,3 +353,28 @@ pub enum Cooldown {
     /// A cooldown runs until `until`; refuse and say how long is left.
     Active { until: Timestamp },
 }
+
+/// A record seen on a platform that has no canonical counterpart: the connection does not
+/// absorb new records and nothing canonical matched it by SKU or barcode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnlinkedRecord {
+    pub connection: ConnectionId,
+    pub kind: tidemark_core::ScanKind,
+    pub external_id: ExternalId,
+    pub sku: Option<String>,
+    pub title: String,
+    pub platform_updated_at: Option<Timestamp>,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+}
+
+/// A canonical record its merchant deleted on one platform: tidemark does not create it there
+/// again on its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlatformDeletion {
+    pub connection: ConnectionId,
+    pub kind: tidemark_core::RecordKind,
+    pub internal_id: i64,
+    pub external_id: ExternalId,
+    pub deleted_at: Timestamp,
+}

@@ -454,6 +454,29 @@ impl Db<'_> {
         Ok(self.snapshots_where(sql).await?.into_iter().next())
     }
 
+    /// The snapshots of these external ids on the connection (those that exist), for a scan
+    /// page: one query per 500 ids instead of one per record.
+    pub(crate) async fn snapshots_by_external(
+        &mut self,
+        connection: ConnectionId,
+        kind: RecordKind,
+        external_ids: &[ExternalId],
+    ) -> Result<Vec<Snapshot>, StoreError> {
+        let mut out = Vec::with_capacity(external_ids.len());
+        for chunk in external_ids.chunks(500) {
+            let mut sql = Sql::new("SELECT ");
+            sql.push(SNAPSHOT_COLUMNS)
+                .push(" FROM snapshots WHERE connection_id = ")
+                .bind_i64(connection.0)
+                .push(" AND kind = ")
+                .bind_text(kind.as_str())
+                .push(" AND external_id IN ");
+            sql.bind_list(chunk.iter().map(|id| Arg::Text(Some(id.0.clone()))));
+            out.extend(self.snapshots_where(sql).await?);
+        }
+        Ok(out)
+    }
+
     /// Snapshots of one connection and kind in external-id order (keyset), e.g. for the
     /// integrity fix.
     pub(crate) async fn list_snapshots(
@@ -626,6 +649,7 @@ repository! {
     read fn list_orphan_bindings(connection: ConnectionId, limit: i64) -> Vec<Binding>;
     write fn put_snapshot(snapshot: &Snapshot, now: Timestamp) -> ();
     read fn get_snapshot(connection: ConnectionId, kind: RecordKind, external_id: &ExternalId) -> Option<Snapshot>;
+    read fn snapshots_by_external(connection: ConnectionId, kind: RecordKind, external_ids: &[ExternalId]) -> Vec<Snapshot>;
     read fn snapshot_of_record(connection: ConnectionId, kind: RecordKind, internal_id: i64) -> Option<Snapshot>;
     read fn list_snapshots(connection: ConnectionId, kind: RecordKind, after: Option<&ExternalId>, limit: i64) -> Vec<Snapshot>;
     write fn delete_snapshot(connection: ConnectionId, kind: RecordKind, external_id: &ExternalId) -> bool;

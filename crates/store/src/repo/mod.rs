@@ -8,6 +8,7 @@ use tidemark_core::{ContentHash, Timestamp};
 
 use crate::{Db, StoreError, with_db};
 
+mod absences;
 mod accounts;
 mod bindings;
 mod connections;
