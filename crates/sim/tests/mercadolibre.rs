@@ -504,3 +504,344 @@ async fn sku_search_lags_writes_by_the_index_lag_while_reads_by_id_do_not() {
     .await;
     assert_eq!(body["results"], json!([id]));
 }
+
+/// A loopback image host: `/a.png`, `/b.png` (PNGs), `/c.gif` (a GIF) and `/t.txt` (text).
+async fn image_host() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new()
+        .route(
+            "/a.png",
+            axum::routing::get(|| async { tidemark_sim::images::png(77, 12) }),
+        )
+        .route(
+            "/b.png",
+            axum::routing::get(|| async { tidemark_sim::images::png(78, 20) }),
+        )
+        .route(
+            "/c.gif",
+            axum::routing::get(|| async { b"GIF89a\x01\x00\x01\x00\x00\x00\x00;".to_vec() }),
+        )
+        .route("/t.txt", axum::routing::get(|| async { "hello" }));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// `bytes` is `original` with one chunk inserted right after IHDR (MercadoLibre's
+/// re-encoding as the simulator models it).
+fn is_original_plus_one_chunk(bytes: &[u8], original: &[u8]) -> bool {
+    let after_ihdr = 33;
+    let len = u32::from_be_bytes(bytes[after_ihdr..after_ihdr + 4].try_into().unwrap()) as usize;
+    bytes[..after_ihdr] == original[..after_ihdr]
+        && &bytes[after_ihdr + 4..after_ihdr + 8] == b"tEXt"
+        && bytes[after_ihdr + 12 + len..] == original[after_ihdr..]
+}
+
+async fn post(c: &reqwest::Client, running: &RunningSim, path: &str, body: Value) -> (u16, Value) {
+    let r = c
+        .post(format!("{}{path}", running.base_url))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// A new item without variations or pictures (seeded items' variations name their pictures,
+/// so replacing those would need the variations too).
+async fn plain_item(c: &reqwest::Client, running: &RunningSim) -> String {
+    let (status, item) = post(
+        c,
+        running,
+        "/items",
+        json!({"title": "Taza", "category_id": "MLA1234", "price": 10, "currency_id": "ARS",
+               "available_quantity": 3}),
+    )
+    .await;
+    assert_eq!(status, 201, "{item}");
+    item["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn picture_sources_are_downloaded_and_served_re_encoded() {
+    let (_sim, running, c) = start(MlConfig {
+        orders: 0,
+        ..fast(2)
+    })
+    .await;
+    let host = image_host().await;
+    let id = plain_item(&c, &running).await;
+    let a = format!("{host}/a.png");
+    let elsewhere = "https://cdn.example.com/shoe.png";
+    let (status, item) = put(
+        &c,
+        &running,
+        &format!("/items/{id}"),
+        json!({"pictures": [{"source": a}, {"source": elsewhere}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{item}");
+    let pics = item["pictures"].as_array().unwrap();
+    assert_eq!(pics.len(), 2);
+    assert_eq!(pics[0]["size"], "12x12", "the downloaded image's own size");
+
+    // What the CDN serves is not what was sent: the same PNG with one more chunk.
+    let original = tidemark_sim::images::png(77, 12);
+    let served = c
+        .get(pics[0]["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.headers()["content-type"], "image/png");
+    let served = served.bytes().await.unwrap();
+    assert_ne!(served.as_ref(), original.as_slice());
+    assert!(is_original_plus_one_chunk(&served, &original));
+    // A URL off the machine: the stand-in image, re-encoded too.
+    let stand_in = tidemark_sim::images::fetch_source(elsewhere).await.unwrap();
+    let served = c
+        .get(pics[1]["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(is_original_plus_one_chunk(&served, &stand_in));
+
+    // Variations may name a source URL in picture_ids: the item picture made from it by the
+    // same write, or (a URL the write's pictures do not have) a new item picture.
+    let b = format!("{host}/b.png");
+    let (status, created) = post(
+        &c,
+        &running,
+        "/items",
+        json!({"title": "Remera", "category_id": "MLA1234", "price": 100, "currency_id": "ARS",
+               "pictures": [{"source": a}],
+               "variations": [
+                 {"attribute_combinations": [{"id": "COLOR", "name": "Color", "value_name": "Rojo"}],
+                  "available_quantity": 1, "picture_ids": [a]},
+                 {"attribute_combinations": [{"id": "COLOR", "name": "Color", "value_name": "Azul"}],
+                  "available_quantity": 1, "picture_ids": [b]}]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let pics: Vec<&str> = created["pictures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(pics.len(), 2, "{created}");
+    assert_eq!(created["variations"][0]["picture_ids"], json!([pics[0]]));
+    assert_eq!(created["variations"][1]["picture_ids"], json!([pics[1]]));
+}
+
+#[tokio::test]
+async fn a_picture_source_that_cannot_be_taken_fails_the_whole_write() {
+    let (sim, running, c) = start(MlConfig {
+        orders: 0,
+        ..fast(2)
+    })
+    .await;
+    let host = image_host().await;
+    let id = sim.item_ids()[0].clone();
+    let before = sim.item_json(&running.base_url, &id).unwrap();
+    let keep = before["pictures"][0]["id"].clone();
+    let cases = [
+        (
+            "https://images.invalid/a.png".to_owned(),
+            "item.pictures.source.invalid",
+        ),
+        (
+            format!("{host}/missing.png"),
+            "item.pictures.source.invalid",
+        ),
+        (format!("{host}/t.txt"), "item.pictures.format.invalid"),
+        (format!("{host}/c.gif"), "item.pictures.format.invalid"),
+    ];
+    for (source, code) in &cases {
+        let (status, body) = put(
+            &c,
+            &running,
+            &format!("/items/{id}"),
+            json!({"title": "Nuevo título", "price": 999,
+                   "pictures": [{"id": keep}, {"source": source}]}),
+        )
+        .await;
+        assert_eq!(status, 400, "{source}: {body}");
+        assert_eq!(body["error"], "validation_error");
+        assert_eq!(body["status"], 400);
+        let cause = &body["cause"][0];
+        assert_eq!(cause["code"], *code, "{body}");
+        assert_eq!(cause["type"], "error");
+        assert_eq!(cause["references"], json!(["item.pictures[1].source"]));
+        assert!(
+            cause["message"].as_str().unwrap().contains(source.as_str()),
+            "{body}"
+        );
+    }
+    // Nothing of those writes happened: not the title, the price, nor last_updated.
+    assert_eq!(sim.item_json(&running.base_url, &id).unwrap(), before);
+
+    // A variation naming an unreachable URL: the same, with the variation's reference.
+    let var = before["variations"][0]["id"].clone();
+    let (status, body) = put(
+        &c,
+        &running,
+        &format!("/items/{id}"),
+        json!({"variations": [{"id": var, "picture_ids": ["https://images.invalid/v.png"]}]}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["cause"][0]["references"],
+        json!(["item.variations[0].picture_ids[0]"])
+    );
+    assert_eq!(sim.item_json(&running.base_url, &id).unwrap(), before);
+
+    // A create with one: no item, no create counted.
+    let (status, body) = post(
+        &c,
+        &running,
+        "/items",
+        json!({"title": "Nunca", "category_id": "MLA1234", "price": 10, "currency_id": "ARS",
+               "available_quantity": 1,
+               "pictures": [{"source": format!("{host}/a.png")},
+                            {"source": "https://images.invalid/b.png"}],
+               "attributes": [{"id": "SELLER_SKU", "value_name": "NEVER-1"}]}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["cause"][0]["code"], "item.pictures.source.invalid");
+    assert_eq!(sim.item_ids().len(), 2);
+    assert_eq!(sim.harness.stats.snapshot().creates, 0);
+}
+
+/// A `multipart/form-data` body with `bytes` as the part `name`.
+fn multipart(name: &str, bytes: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "----tidemarkBoundary7MA4YWxkTrZu0gW";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; \
+         filename=\"photo.png\"\r\nContent-Type: image/png\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn upload(
+    c: &reqwest::Client,
+    running: &RunningSim,
+    name: &str,
+    bytes: &[u8],
+) -> (u16, Value) {
+    let (content_type, body) = multipart(name, bytes);
+    let r = c
+        .post(format!("{}/pictures/items/upload", running.base_url))
+        .bearer_auth(TOKEN)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn uploaded_pictures_are_named_by_id_in_item_writes() {
+    let (sim, running, c) = start(MlConfig {
+        orders: 0,
+        ..fast(2)
+    })
+    .await;
+    let png = tidemark_sim::images::png(5, 30);
+    let (status, uploaded) = upload(&c, &running, "file", &png).await;
+    assert_eq!(status, 201, "{uploaded}");
+    let picture = uploaded["id"].as_str().unwrap().to_owned();
+    assert_eq!(uploaded["max_size"], "30x30");
+    let variations = uploaded["variations"].as_array().unwrap();
+    assert!(!variations.is_empty());
+    for v in variations {
+        assert_eq!(v["size"], "30x30");
+        let served = c
+            .get(v["secure_url"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert!(is_original_plus_one_chunk(&served, &png), "re-encoded");
+    }
+
+    // Named by id in a PUT (list replace) and in a create.
+    let id = plain_item(&c, &running).await;
+    let (status, item) = put(
+        &c,
+        &running,
+        &format!("/items/{id}"),
+        json!({"pictures": [{"id": picture}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{item}");
+    assert_eq!(item["pictures"][0]["id"], picture.as_str());
+    assert_eq!(item["pictures"].as_array().unwrap().len(), 1);
+    let (status, created) = post(
+        &c,
+        &running,
+        "/items",
+        json!({"title": "Con foto subida", "category_id": "MLA1234", "price": 10,
+               "currency_id": "ARS", "available_quantity": 1, "pictures": [{"id": picture}]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["pictures"][0]["id"], picture.as_str());
+
+    // Or linked to an item with POST /items/{id}/pictures.
+    let (_, second) = upload(&c, &running, "file", &tidemark_sim::images::png(6, 10)).await;
+    let other = sim.item_ids()[1].clone();
+    let count = sim.item_json(&running.base_url, &other).unwrap()["pictures"]
+        .as_array()
+        .unwrap()
+        .len();
+    let (status, body) = post(
+        &c,
+        &running,
+        &format!("/items/{other}/pictures"),
+        json!({"id": second["id"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let pictures = sim.item_json(&running.base_url, &other).unwrap()["pictures"].clone();
+    assert_eq!(pictures.as_array().unwrap().len(), count + 1);
+    assert_eq!(pictures[count]["id"], second["id"]);
+
+    // Refusals: not an image, no `file` part, no token.
+    let (status, body) = upload(&c, &running, "file", b"plain text").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["cause"][0]["code"], "picture.file.invalid");
+    let (status, _) = upload(&c, &running, "image", &png).await;
+    assert_eq!(status, 400);
+    let (content_type, body) = multipart("file", &png);
+    let r = c
+        .post(format!("{}/pictures/items/upload", running.base_url))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    // An id MercadoLibre never issued is still refused.
+    let (status, body) = put(
+        &c,
+        &running,
+        &format!("/items/{id}"),
+        json!({"pictures": [{"id": "123-MLA999_062025"}]}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["cause"][0]["code"], "item.pictures.id.invalid");
+}

@@ -4,13 +4,14 @@
 // The `Err` of these helpers is the HTTP answer itself, handed straight back to axum.
 #![allow(clippy::result_large_err)]
 
+use std::collections::HashMap;
 use std::str::FromStr as _;
 use std::time::Instant;
 
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -19,10 +20,10 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
 use super::market::{
-    AttrCombo, Item, Market, Picture, Scroll, TITLE_MAX, Variation, now_millis, parse_time,
+    AttrCombo, Item, Market, Scroll, TITLE_MAX, Variation, now_millis, parse_time,
 };
-use super::notify;
-use super::{MlSim, base_of, ml_error, validation_error};
+use super::pictures::{self, MAX_PICTURE_BYTES, Processed};
+use super::{MlSim, base_of, ml_error, ml_error_with, notify, validation_error};
 use crate::images;
 
 type Params = Query<Vec<(String, String)>>;
@@ -34,6 +35,12 @@ pub fn routes(sim: MlSim) -> Router {
         .route("/users/{id}/items/search", get(search_items))
         .route("/items", get(multiget).post(create_item))
         .route("/items/{id}", get(get_item).put(update_item))
+        .route("/items/{id}/pictures", post(link_picture))
+        .route(
+            "/pictures/items/upload",
+            // Room for a 10 MB file plus the multipart framing (axum's default is 2 MB).
+            post(upload_picture).layer(DefaultBodyLimit::max(MAX_PICTURE_BYTES + 64 * 1024)),
+        )
         .route(
             "/items/{id}/description",
             get(get_description)
@@ -480,8 +487,14 @@ fn attribute(list: &Value, id: &str) -> Option<Option<String>> {
 
 type Invalid = Response;
 
-/// Applies the writable fields of `body` to `item` (a PUT, or the rest of a create).
-fn apply(market: &mut Market, item: &mut Item, body: &Map<String, Value>) -> Result<(), Invalid> {
+/// Applies the writable fields of `body` to `item` (a PUT, or the rest of a create). `taken`
+/// holds the images of the write's picture sources, downloaded beforehand (`take_sources`).
+fn apply(
+    market: &mut Market,
+    item: &mut Item,
+    body: &Map<String, Value>,
+    taken: &HashMap<String, Processed>,
+) -> Result<(), Invalid> {
     if let Some(title) = body.get("title") {
         let title = title.as_str().ok_or_else(|| {
             validation_error("item.title.invalid", "item.title", "title must be text")
@@ -539,6 +552,8 @@ fn apply(market: &mut Market, item: &mut Item, body: &Map<String, Value>) -> Res
             item.brand = brand;
         }
     }
+    // Pictures made from a source URL by this write, for variations naming the same URL.
+    let mut made: HashMap<String, String> = HashMap::new();
     if let Some(pictures) = body.get("pictures") {
         let list = pictures.as_array().ok_or_else(|| {
             validation_error(
@@ -550,16 +565,28 @@ fn apply(market: &mut Market, item: &mut Item, body: &Map<String, Value>) -> Res
         let mut next = Vec::with_capacity(list.len());
         for (n, p) in list.iter().enumerate() {
             if let Some(id) = p["id"].as_str() {
-                let Some(kept) = item.pictures.iter().find(|x| x.id == id) else {
+                // The item's own, or any picture MercadoLibre serves (an uploaded one).
+                let Some(kept) = item
+                    .pictures
+                    .iter()
+                    .find(|x| x.id == id)
+                    .or_else(|| market.pictures.get(id))
+                else {
                     return Err(validation_error(
                         "item.pictures.id.invalid",
                         &format!("item.pictures[{n}].id"),
-                        &format!("picture {id} is not one of this item's pictures"),
+                        &format!("picture {id} does not exist"),
                     ));
                 };
                 next.push(kept.clone());
             } else if let Some(source) = p["source"].as_str() {
-                next.push(market.new_picture(seed_of(source)));
+                let picture = market.processed_picture(taken_image(
+                    taken,
+                    source,
+                    &format!("item.pictures[{n}].source"),
+                )?);
+                made.entry(source.to_owned()).or_insert(picture.id.clone());
+                next.push(picture);
             } else {
                 return Err(validation_error(
                     "item.pictures.invalid",
@@ -638,10 +665,26 @@ fn apply(market: &mut Market, item: &mut Item, body: &Map<String, Value>) -> Res
                     .collect();
             }
             if let Some(ids) = v.get("picture_ids").and_then(Value::as_array) {
-                variation.picture_ids = ids
-                    .iter()
-                    .filter_map(|i| i.as_str().map(str::to_owned))
-                    .collect();
+                // An id, or a source URL: the item picture made from that URL by this write,
+                // else a new item picture downloaded from it.
+                let mut picture_ids = Vec::with_capacity(ids.len());
+                for (j, entry) in ids.iter().filter_map(Value::as_str).enumerate() {
+                    if !is_url(entry) {
+                        picture_ids.push(entry.to_owned());
+                    } else if let Some(id) = made.get(entry) {
+                        picture_ids.push(id.clone());
+                    } else {
+                        let picture = market.processed_picture(taken_image(
+                            taken,
+                            entry,
+                            &at(&format!("picture_ids[{j}]")),
+                        )?);
+                        made.insert(entry.to_owned(), picture.id.clone());
+                        picture_ids.push(picture.id.clone());
+                        item.pictures.push(picture);
+                    }
+                }
+                variation.picture_ids = picture_ids;
             }
             if let Some(attrs) = v.get("attributes")
                 && let Some(sku) = attribute(attrs, "SELLER_SKU")
@@ -711,11 +754,130 @@ fn apply(market: &mut Market, item: &mut Item, body: &Map<String, Value>) -> Res
     Ok(())
 }
 
-/// A stable picture seed from its source URL, so the same source gives the same bytes.
-fn seed_of(source: &str) -> u64 {
-    source.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+fn is_url(text: &str) -> bool {
+    text.starts_with("http://") || text.starts_with("https://")
+}
+
+/// The image taken from `source` before the write began.
+fn taken_image(
+    taken: &HashMap<String, Processed>,
+    source: &str,
+    reference: &str,
+) -> Result<Processed, Invalid> {
+    taken.get(source).cloned().ok_or_else(|| {
+        validation_error(
+            SOURCE_INVALID,
+            reference,
+            &format!("picture source {source} could not be downloaded"),
+        )
     })
+}
+
+/// The cause code of a picture source that cannot be downloaded. MercadoLibre's own code for
+/// it is not published; this one follows the shape of its `item.pictures.*` codes.
+const SOURCE_INVALID: &str = "item.pictures.source.invalid";
+/// The cause code of a downloaded file that is not a JPEG or PNG MercadoLibre can take.
+const FORMAT_INVALID: &str = "item.pictures.format.invalid";
+
+/// Every picture source URL an item write names, with where: `pictures[n].source`, and URLs
+/// in a variation's `picture_ids` (which take an id or a URL).
+fn sources_of(body: &Map<String, Value>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if let Some(list) = body.get("pictures").and_then(Value::as_array) {
+        for (n, p) in list.iter().enumerate() {
+            if p.get("id").and_then(Value::as_str).is_none()
+                && let Some(source) = p.get("source").and_then(Value::as_str)
+            {
+                out.push((source.to_owned(), format!("item.pictures[{n}].source")));
+            }
+        }
+    }
+    if let Some(list) = body.get("variations").and_then(Value::as_array) {
+        for (k, v) in list.iter().enumerate() {
+            let ids = v.get("picture_ids").and_then(Value::as_array);
+            for (j, entry) in ids
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .enumerate()
+            {
+                if is_url(entry) {
+                    out.push((
+                        entry.to_owned(),
+                        format!("item.variations[{k}].picture_ids[{j}]"),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Downloads (`images::fetch_source`, all at once) and re-encodes every picture source of an
+/// item write before anything of it is applied. `Err` is the 400 `validation_error` with one
+/// blocking cause per source that could not be taken, so a failed write changes nothing.
+async fn take_sources(body: &Map<String, Value>) -> Result<HashMap<String, Processed>, Invalid> {
+    let sources = sources_of(body);
+    let mut downloads = tokio::task::JoinSet::new();
+    let mut asked = std::collections::HashSet::new();
+    for (url, _) in &sources {
+        if asked.insert(url.clone()) {
+            let url = url.clone();
+            downloads.spawn(async move {
+                let got = images::fetch_source(&url).await;
+                (url, got)
+            });
+        }
+    }
+    let mut fetched = HashMap::new();
+    while let Some(done) = downloads.join_next().await {
+        // A download task that panicked leaves its URL out: reported as not downloaded.
+        if let Ok((url, got)) = done {
+            fetched.insert(url, got);
+        }
+    }
+    let mut taken = HashMap::new();
+    let mut causes = Vec::new();
+    for (url, reference) in &sources {
+        if taken.contains_key(url) {
+            continue;
+        }
+        let outcome = match fetched.get(url) {
+            Some(Ok(bytes)) => pictures::process(bytes)
+                .map_err(|e| (FORMAT_INVALID, format!("picture source {url}: {e}"))),
+            Some(Err(e @ images::SourceError::NotAnImage { .. })) => {
+                Err((FORMAT_INVALID, format!("picture source {e}")))
+            }
+            Some(Err(e)) => Err((SOURCE_INVALID, format!("picture source {e}"))),
+            None => Err((
+                SOURCE_INVALID,
+                format!("picture source {url} could not be downloaded"),
+            )),
+        };
+        match outcome {
+            Ok(image) => {
+                taken.insert(url.clone(), image);
+            }
+            Err((code, message)) => causes.push(json!({
+                "department": "pictures",
+                "cause_id": 1001,
+                "type": "error",
+                "code": code,
+                "references": [reference],
+                "message": message,
+            })),
+        }
+    }
+    if causes.is_empty() {
+        Ok(taken)
+    } else {
+        Err(ml_error_with(
+            StatusCode::BAD_REQUEST,
+            "validation_error",
+            "Validation error",
+            causes,
+        ))
+    }
 }
 
 fn body_object(body: &Bytes) -> Result<Map<String, Value>, Response> {
@@ -740,6 +902,13 @@ async fn update_item(
         Ok(b) => b,
         Err(answer) => return answer,
     };
+    if !sim.lock().items.contains_key(&id) {
+        return not_found_item(&id);
+    }
+    let taken = match take_sources(&body).await {
+        Ok(taken) => taken,
+        Err(answer) => return answer,
+    };
     let base = base_of(&headers);
     let lag = sim.harness.faults.index_lag();
     let answer = {
@@ -748,8 +917,11 @@ async fn update_item(
             return not_found_item(&id);
         };
         market.before_write(&id, lag);
-        if let Err(answer) = apply(&mut market, &mut item, &body) {
+        if let Err(answer) = apply(&mut market, &mut item, &body, &taken) {
             return answer;
+        }
+        for picture in &item.pictures {
+            market.register(picture);
         }
         item.last_updated = now_millis().max(item.last_updated + 1);
         let rendered = market.render_item(&base, &item);
@@ -775,6 +947,10 @@ async fn create_item(State(sim): State<MlSim>, headers: HeaderMap, body: Bytes) 
             );
         }
     }
+    let taken = match take_sources(&body).await {
+        Ok(taken) => taken,
+        Err(answer) => return answer,
+    };
     let base = base_of(&headers);
     let now = now_millis();
     let lag = sim.harness.faults.index_lag();
@@ -805,8 +981,11 @@ async fn create_item(State(sim): State<MlSim>, headers: HeaderMap, body: Bytes) 
         };
         let mut fields = body.clone();
         fields.remove("status");
-        if let Err(answer) = apply(&mut market, &mut item, &fields) {
+        if let Err(answer) = apply(&mut market, &mut item, &fields, &taken) {
             return answer;
+        }
+        for picture in &item.pictures {
+            market.register(picture);
         }
         let sku = item
             .seller_sku
@@ -827,23 +1006,145 @@ async fn create_item(State(sim): State<MlSim>, headers: HeaderMap, body: Bytes) 
     (StatusCode::CREATED, Json(answer)).into_response()
 }
 
+/// The CDN: `/pictures/{id}.png` (`.jpg`), also with a size suffix (`{id}-F.png`, as the
+/// upload answer names them). Every size serves the same bytes: the simulator does not resize.
 async fn picture(State(sim): State<MlSim>, Path(file): Path<String>) -> Response {
-    let id = file.strip_suffix(".png").unwrap_or(&file);
-    let seed = {
+    let stem = file
+        .rsplit_once('.')
+        .map_or(file.as_str(), |(stem, _)| stem);
+    let picture = {
         let market = sim.lock();
-        market
-            .items
-            .values()
-            .flat_map(|i| i.pictures.iter())
-            .find(|p| p.id == id)
-            .map(|p: &Picture| p.seed)
+        market.pictures.get(stem).cloned().or_else(|| {
+            let (id, size) = stem.rsplit_once('-')?;
+            (size.len() == 1 && size.bytes().all(|b| b.is_ascii_uppercase()))
+                .then(|| market.pictures.get(id).cloned())
+                .flatten()
+        })
     };
-    match seed {
-        Some(seed) => {
-            ([(header::CONTENT_TYPE, "image/png")], images::png(seed, 16)).into_response()
-        }
+    match picture {
+        Some(p) => (
+            [(header::CONTENT_TYPE, p.format().content_type())],
+            p.bytes(),
+        )
+            .into_response(),
         None => ml_error(StatusCode::NOT_FOUND, "not_found", "picture not found"),
     }
+}
+
+/// Size suffixes of the upload answer's `variations` (MercadoLibre lists several sizes).
+const UPLOAD_SIZES: [&str; 2] = ["F", "O"];
+
+/// `POST /pictures/items/upload`, multipart with the image as `file`: the picture is taken in
+/// (JPEG or PNG, ≤ 10 MB, re-encoded) and answered as MercadoLibre does, `{id, max_size,
+/// variations: [{size, url, secure_url}]}`, for an item write to name by `{"id": …}`.
+async fn upload_picture(State(sim): State<MlSim>, headers: HeaderMap, body: Bytes) -> Response {
+    guard!(sim, headers);
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let file = match pictures::multipart_part(content_type, &body, "file") {
+        Ok(file) => file,
+        Err(e) => {
+            return ml_error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                &format!("a multipart body with the image as \"file\" is required: {e}"),
+            );
+        }
+    };
+    let image = match pictures::process(file) {
+        Ok(image) => image,
+        Err(e) => {
+            return ml_error_with(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "The picture could not be processed",
+                vec![json!({
+                    "department": "pictures",
+                    "cause_id": 1002,
+                    "type": "error",
+                    "code": "picture.file.invalid",
+                    "references": ["file"],
+                    "message": e.to_string(),
+                })],
+            );
+        }
+    };
+    let base = base_of(&headers);
+    let picture = {
+        let mut market = sim.lock();
+        let picture = market.processed_picture(image);
+        market.register(&picture);
+        picture
+    };
+    let size = picture.size();
+    let extension = picture.format().extension();
+    let variations: Vec<Value> = UPLOAD_SIZES
+        .iter()
+        .map(|suffix| {
+            let url = format!("{base}/pictures/{}-{suffix}.{extension}", picture.id);
+            json!({"size": size, "url": url, "secure_url": url})
+        })
+        .collect();
+    (
+        StatusCode::CREATED,
+        Json(json!({
+            "id": picture.id,
+            "max_size": size,
+            "dominant_color": null,
+            "crop": {"y_offset": null, "y_size": null, "x_offset": null, "x_size": null},
+            "variations": variations,
+        })),
+    )
+        .into_response()
+}
+
+/// `POST /items/{id}/pictures` `{"id": …}`: adds a picture MercadoLibre already serves (an
+/// uploaded one) at the end of the item's pictures; one the item has already is left as is.
+async fn link_picture(
+    State(sim): State<MlSim>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    guard!(sim, headers);
+    let body = match body_object(&body) {
+        Ok(b) => b,
+        Err(answer) => return answer,
+    };
+    let Some(picture_id) = body.get("id").and_then(Value::as_str) else {
+        return validation_error(
+            "item.pictures.id.invalid",
+            "picture.id",
+            "the id of an uploaded picture is required",
+        );
+    };
+    let lag = sim.harness.faults.index_lag();
+    let answer = {
+        let mut market = sim.lock();
+        if !market.items.contains_key(&id) {
+            return not_found_item(&id);
+        }
+        let Some(picture) = market.pictures.get(picture_id).cloned() else {
+            return validation_error(
+                "item.pictures.id.invalid",
+                "picture.id",
+                &format!("picture {picture_id} does not exist"),
+            );
+        };
+        market.before_write(&id, lag);
+        let Some(item) = market.items.get_mut(&id) else {
+            return not_found_item(&id);
+        };
+        if !item.pictures.iter().any(|p| p.id == picture.id) {
+            item.pictures.push(picture.clone());
+            item.last_updated = now_millis().max(item.last_updated + 1);
+        }
+        json!({"id": picture.id, "max_size": picture.size(), "quality": ""})
+    };
+    notify::send(&sim, "items", &format!("/items/{id}"));
+    Json(answer).into_response()
 }
 
 async fn search_orders(

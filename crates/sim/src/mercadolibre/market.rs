@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use tidemark_core::{ProductStatus, sample};
 
 use super::MlConfig;
+use super::pictures::{Format, Processed, SEEDED_SIDE};
 
 /// Milliseconds since the epoch.
 pub type Millis = i64;
@@ -22,8 +23,46 @@ pub const TITLE_MAX: usize = 60;
 #[derive(Debug, Clone)]
 pub struct Picture {
     pub id: String,
-    /// Seed of the PNG served for it.
-    pub seed: u64,
+    pub image: PictureImage,
+}
+
+/// What the CDN serves for a picture.
+#[derive(Debug, Clone)]
+pub enum PictureImage {
+    /// A seeded picture (the catalogue's own, or one a seller added on the site): the PNG
+    /// `images::png(seed, SEEDED_SIDE)`, made when asked for.
+    Seeded(u64),
+    /// An image taken in by URL or upload, as re-encoded (`pictures::process`).
+    Processed(Processed),
+}
+
+impl Picture {
+    pub fn bytes(&self) -> Vec<u8> {
+        match &self.image {
+            PictureImage::Seeded(seed) => crate::images::png(*seed, SEEDED_SIDE),
+            PictureImage::Processed(p) => p.bytes.to_vec(),
+        }
+    }
+
+    pub fn format(&self) -> Format {
+        match &self.image {
+            PictureImage::Seeded(_) => Format::Png,
+            PictureImage::Processed(p) => p.format,
+        }
+    }
+
+    /// `WIDTHxHEIGHT`.
+    pub fn size(&self) -> String {
+        match &self.image {
+            PictureImage::Seeded(_) => format!("{SEEDED_SIDE}x{SEEDED_SIDE}"),
+            PictureImage::Processed(p) => format!("{}x{}", p.width, p.height),
+        }
+    }
+
+    /// Where the CDN serves it: `{base}/pictures/{id}.png` (`.jpg` for a JPEG).
+    pub fn url(&self, base: &str) -> String {
+        format!("{base}/pictures/{}.{}", self.id, self.format().extension())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -248,6 +287,10 @@ pub struct Market {
     pub short_scan_page: Option<(usize, usize)>,
     /// The next this many `POST /items` create the item, then answer 502.
     pub lose_create_answers: u32,
+    /// Every picture the CDN serves, by id: those of items (also after they leave an item,
+    /// as CDN URLs outlive listings) and uploaded ones not yet on any item. An item write may
+    /// name any of them by `{id}`.
+    pub pictures: HashMap<String, Picture>,
 }
 
 /// What the search index knows of an item.
@@ -355,6 +398,7 @@ impl Market {
             index_behind: HashMap::new(),
             short_scan_page: None,
             lose_create_answers: 0,
+            pictures: HashMap::new(),
         }
     }
 
@@ -395,16 +439,41 @@ impl Market {
     }
 
     /// A picture id shaped like MercadoLibre's (`959699-MLA43299127002_092020`).
-    pub fn new_picture(&mut self, seed: u64) -> Picture {
+    fn new_picture_id(&mut self, tag: u64) -> String {
         self.next_picture += 1;
+        format!(
+            "{}-{}{}_062025",
+            self.next_picture,
+            self.site_id,
+            tag % 100_000_000_000
+        )
+    }
+
+    /// A seeded picture, served from now on.
+    pub fn new_picture(&mut self, seed: u64) -> Picture {
+        let picture = Picture {
+            id: self.new_picture_id(seed),
+            image: PictureImage::Seeded(seed),
+        };
+        self.register(&picture);
+        picture
+    }
+
+    /// A picture of an image taken in by URL or upload. Not served until `register`ed: a
+    /// write that fails after making it leaves nothing behind.
+    pub fn processed_picture(&mut self, image: Processed) -> Picture {
+        let tag = image.bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+        });
         Picture {
-            id: format!(
-                "{}-{}{}_062025",
-                self.next_picture,
-                self.site_id,
-                seed % 100_000_000_000
-            ),
-            seed,
+            id: self.new_picture_id(tag),
+            image: PictureImage::Processed(image),
+        }
+    }
+
+    pub fn register(&mut self, picture: &Picture) {
+        if !self.pictures.contains_key(&picture.id) {
+            self.pictures.insert(picture.id.clone(), picture.clone());
         }
     }
 
@@ -576,18 +645,15 @@ impl Market {
         Some(id)
     }
 
-    pub fn picture_url(base: &str, id: &str) -> String {
-        format!("{base}/pictures/{id}.png")
-    }
-
     pub fn render_item(&self, base: &str, item: &Item) -> Value {
         let pictures: Vec<Value> = item
             .pictures
             .iter()
             .map(|p| {
-                let url = Self::picture_url(base, &p.id);
-                json!({"id": p.id, "url": url, "secure_url": url, "size": "64x64",
-                       "max_size": "64x64", "quality": ""})
+                let url = p.url(base);
+                let size = p.size();
+                json!({"id": p.id, "url": url, "secure_url": url, "size": size,
+                       "max_size": size, "quality": ""})
             })
             .collect();
         let mut attributes = Vec::new();
@@ -636,7 +702,7 @@ impl Market {
             "listing_type_id": "gold_special",
             "condition": "new",
             "permalink": format!("{base}/item/{}", item.id),
-            "thumbnail": item.pictures.first().map(|p| Self::picture_url(base, &p.id)),
+            "thumbnail": item.pictures.first().map(|p| p.url(base)),
             "pictures": pictures,
             "attributes": attributes,
             "variations": variations,

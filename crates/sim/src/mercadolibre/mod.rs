@@ -4,17 +4,20 @@
 //! single-use rotating refresh tokens, `/users/me`, the seller's item search (IDs only, offset
 //! paging capped at 1,000, scan mode with expiring `scroll_id`s, `seller_sku` and `status`
 //! filters), multiget of at most 20 items with a per-element `code`, item reads and updates
-//! with list-replace semantics for variations and pictures, item creates, picture bytes (real
-//! PNGs), order search by `order.date_last_updated.from/to` (unknown parameters ignored
-//! silently), orders, shipments, a token bucket (about 5 req/s and 18k/h) answering 429
-//! `too_many_requests`, unsigned notifications and `/missed_feeds`. Admin calls under
-//! `/_sim/mercadolibre/…`. Every route, limit and trap is in `crates/sim/mercadolibre.md`.
+//! with list-replace semantics for variations and pictures, item creates, picture sources
+//! downloaded before a write (an unreachable one fails the whole write), picture uploads,
+//! picture bytes served re-encoded (never byte-identical to what was sent), order search by
+//! `order.date_last_updated.from/to` (unknown parameters ignored silently), orders, shipments,
+//! a token bucket (about 5 req/s and 18k/h) answering 429 `too_many_requests`, unsigned
+//! notifications and `/missed_feeds`. Admin calls under `/_sim/mercadolibre/…`. Every route,
+//! limit and trap is in `crates/sim/mercadolibre.md`.
 
 mod admin;
 pub use admin::{ItemEdit, OrderEdit, PlaceOrder, Tracking};
 mod api;
 pub mod market;
 mod notify;
+pub mod pictures;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
