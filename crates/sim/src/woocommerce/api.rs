@@ -1,5 +1,6 @@
 //! The REST v3 routes under `/wp-json/wc/v3` and the media route under `/wp-content/uploads`.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use axum::Json;
@@ -11,7 +12,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Map, Value, json};
 
-use super::shop::{IndexView, OrderEntry, ProductEntry, Secs, Shop, Variation, parse_date};
+use crate::images::SourceError;
+
+use super::shop::{
+    IndexView, OrderEntry, ProductEntry, Secs, Shop, Variation, content_type, parse_date,
+};
 use super::webhooks::{self, Delivery};
 use super::{WooSim, authorised, base_of, now_secs, url_pairs, wc_error};
 
@@ -457,59 +462,229 @@ fn check_common(shop: &Shop, own_id: Option<u64>, body: &Map<String, Value>) -> 
             "status is not one of draft, pending, private, publish, future, trash.",
         ));
     }
-    let images: Vec<&Value> = match (body.get("images"), body.get("image")) {
-        (Some(Value::Array(list)), _) => list.iter().collect(),
-        (_, Some(one)) if one.is_object() => vec![one],
-        _ => Vec::new(),
-    };
-    for image in images {
-        let id = image.get("id").and_then(Value::as_u64).unwrap_or(0);
-        if id > 0 && !shop.attachments.contains_key(&id) {
-            return Err(WcErr::new(
-                StatusCode::BAD_REQUEST,
-                "woocommerce_product_invalid_image_id",
-                format!("#{id} is an invalid image ID."),
-            ));
-        }
-        if id == 0
-            && image
-                .get("src")
-                .and_then(Value::as_str)
-                .is_none_or(str::is_empty)
-        {
-            return Err(WcErr::new(
-                StatusCode::BAD_REQUEST,
-                "woocommerce_product_image_upload_error",
-                "Error getting remote image .",
-            ));
-        }
-    }
     Ok(())
 }
 
-/// The attachment an image object names: `{id}` keeps one (updating its alt/name), `{src}`
-/// always makes a new one, as WordPress sideloads the URL again.
-fn attachment_for(shop: &mut Shop, image: &Value, now: Secs) -> Option<u64> {
-    let id = image.get("id").and_then(Value::as_u64).unwrap_or(0);
-    if id > 0 {
-        if let Some(a) = shop.attachments.get_mut(&id) {
-            if let Some(alt) = image.get("alt").and_then(Value::as_str) {
-                alt.clone_into(&mut a.alt);
-            }
-            if let Some(name) = image.get("name").and_then(Value::as_str) {
-                name.clone_into(&mut a.name);
-            }
-        }
-        return Some(id);
+// ---------------------------------------------------------------------------------------------
+// Images
+// ---------------------------------------------------------------------------------------------
+
+/// Which body an image list belongs to: a product's `images` or a variation's `image`. They
+/// answer the same failures with their own codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ImageOwner {
+    Product,
+    Variation,
+}
+
+impl ImageOwner {
+    fn upload_error(self, message: String) -> WcErr {
+        let code = match self {
+            Self::Product => "woocommerce_product_image_upload_error",
+            Self::Variation => "woocommerce_variation_image_upload_error",
+        };
+        WcErr::new(StatusCode::BAD_REQUEST, code, message)
     }
-    let src = image.get("src").and_then(Value::as_str)?;
-    let name = image
-        .get("name")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .unwrap_or_else(|| src.rsplit('/').next().unwrap_or("image").to_owned());
-    let alt = image.get("alt").and_then(Value::as_str).unwrap_or("");
-    Some(shop.add_attachment(&name, alt, now))
+
+    fn invalid_image_id(self, id: u64) -> WcErr {
+        let code = match self {
+            Self::Product => "woocommerce_product_invalid_image_id",
+            Self::Variation => "woocommerce_variation_invalid_image_id",
+        };
+        WcErr::new(
+            StatusCode::BAD_REQUEST,
+            code,
+            format!("#{id} is an invalid image ID."),
+        )
+    }
+}
+
+/// An image object's attachment id; 0 when it has none (an upload by `src`).
+fn image_id(image: &Value) -> u64 {
+    image.get("id").and_then(Value::as_u64).unwrap_or(0)
+}
+
+/// The image URLs a product or variation body asks WordPress to download: the `src` of every
+/// image object without an id.
+fn sources_of(body: &Map<String, Value>) -> impl Iterator<Item = &str> {
+    let gallery = body.get("images").and_then(Value::as_array);
+    let single = body.get("image").filter(|i| i.is_object());
+    gallery
+        .into_iter()
+        .flatten()
+        .chain(single)
+        .filter(|image| image_id(image) == 0)
+        .filter_map(|image| image.get("src").and_then(Value::as_str))
+}
+
+/// What the shop got from each image URL of one request. Downloaded before the shop is locked:
+/// a download takes time, and it may be of this simulator's own media.
+#[derive(Debug, Default)]
+struct Downloads(HashMap<String, Result<Bytes, String>>);
+
+impl Downloads {
+    /// Downloads every source of `bodies`.
+    async fn of<'a>(bodies: impl IntoIterator<Item = &'a Map<String, Value>>) -> Self {
+        // Collected first: the futures below must not borrow the bodies' iterator.
+        let mut sources: Vec<String> = bodies
+            .into_iter()
+            .flat_map(sources_of)
+            .map(str::to_owned)
+            .collect();
+        sources.sort();
+        sources.dedup();
+        let mut out = HashMap::with_capacity(sources.len());
+        for src in sources {
+            let got = crate::images::fetch_source(&src)
+                .await
+                .map(Bytes::from)
+                .map_err(|e| upload_message(&src, &e));
+            out.insert(src, got);
+        }
+        Self(out)
+    }
+
+    /// Downloads every source of the object items of batch lists.
+    async fn of_items(lists: &[&[Value]]) -> Self {
+        let bodies: Vec<&Map<String, Value>> = lists
+            .iter()
+            .flat_map(|items| items.iter())
+            .filter_map(Value::as_object)
+            .collect();
+        Self::of(bodies).await
+    }
+
+    fn get(&self, src: &str) -> Result<Bytes, String> {
+        self.0
+            .get(src)
+            .cloned()
+            .unwrap_or_else(|| Err(format!("Error getting remote image {src}.")))
+    }
+}
+
+/// WordPress's words for a failed sideload (`wc_rest_upload_image_from_url`): a download
+/// failure, or a file that is not an allowed image type.
+fn upload_message(src: &str, error: &SourceError) -> String {
+    let reason = match error {
+        SourceError::NotAnImage { .. } => {
+            return "Invalid image: Sorry, you are not allowed to upload this file type.".into();
+        }
+        SourceError::BadUrl { .. } => "A valid URL was not provided.".to_owned(),
+        SourceError::Unreachable { .. } => {
+            let host = src
+                .split_once("://")
+                .map_or(src, |(_, rest)| rest)
+                .split(['/', '?', '#', ':'])
+                .next()
+                .unwrap_or("");
+            format!("cURL error 6: Could not resolve host: {host}")
+        }
+        SourceError::Status { status, .. } => StatusCode::from_u16(*status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .map_or_else(|| format!("HTTP {status}"), str::to_owned),
+        SourceError::TooLarge { limit, .. } => format!("The file is larger than {limit} bytes."),
+        SourceError::Fetch { reason, .. } => reason.clone(),
+    };
+    format!("Error getting remote image {src}. Error: {reason}")
+}
+
+/// The attachments a body's images resolve to: the product's new gallery, or the variation's
+/// new image (`Some(None)` clears it); `None` when the body leaves them alone.
+#[derive(Debug, Default)]
+struct StagedImages {
+    gallery: Option<Vec<u64>>,
+    image: Option<Option<u64>>,
+}
+
+/// Resolves the images of a body in order, as WooCommerce does before it saves anything:
+/// `{id}` must name an attachment (its `alt`/`name` are updated), `{src}` is downloaded into a
+/// new attachment. The first image that fails fails the whole write; the attachments made for
+/// sources before it stay in the media library, attached to nothing, as WordPress leaves them.
+fn stage_images(
+    shop: &mut Shop,
+    owner: ImageOwner,
+    body: &Map<String, Value>,
+    downloads: &Downloads,
+    now: Secs,
+) -> Result<StagedImages, WcErr> {
+    let mut staged = StagedImages::default();
+    match owner {
+        ImageOwner::Product => {
+            // `null` leaves the gallery alone (PHP's `isset`); empty entries are skipped.
+            let Some(list) = body.get("images").and_then(Value::as_array) else {
+                return Ok(staged);
+            };
+            let mut gallery = Vec::with_capacity(list.len());
+            for image in list.iter().filter(|i| !is_empty_image(i)) {
+                gallery.push(attachment_for(shop, owner, image, downloads, now)?);
+            }
+            staged.gallery = Some(gallery);
+        }
+        ImageOwner::Variation => match body.get("image") {
+            Some(Value::Null) => staged.image = Some(None),
+            // An image object without an id or a source clears the variation's image.
+            Some(image) if image.is_object() => {
+                staged.image = Some(if image_id(image) == 0 && image.get("src").is_none() {
+                    None
+                } else {
+                    Some(attachment_for(shop, owner, image, downloads, now)?)
+                });
+            }
+            _ => {}
+        },
+    }
+    Ok(staged)
+}
+
+fn is_empty_image(image: &Value) -> bool {
+    match image {
+        Value::Null | Value::Bool(false) => true,
+        Value::Object(map) => map.is_empty(),
+        Value::Array(list) => list.is_empty(),
+        _ => false,
+    }
+}
+
+/// The attachment one image object names: `{id}` keeps one, updating its `alt`/`name`;
+/// `{src}` always makes a new one from what was downloaded, as WordPress sideloads the URL
+/// again.
+fn attachment_for(
+    shop: &mut Shop,
+    owner: ImageOwner,
+    image: &Value,
+    downloads: &Downloads,
+    now: Secs,
+) -> Result<u64, WcErr> {
+    let alt = image.get("alt").and_then(Value::as_str);
+    let name = image.get("name").and_then(Value::as_str);
+    let id = image_id(image);
+    if id > 0 {
+        let a = shop
+            .attachments
+            .get_mut(&id)
+            .ok_or_else(|| owner.invalid_image_id(id))?;
+        if let Some(alt) = alt {
+            alt.clone_into(&mut a.alt);
+        }
+        if let Some(name) = name.filter(|n| !n.is_empty()) {
+            name.clone_into(&mut a.name);
+        }
+        return Ok(id);
+    }
+    let Some(src) = image.get("src") else {
+        return Err(owner.invalid_image_id(0));
+    };
+    let src = src.as_str().unwrap_or("");
+    let bytes = downloads
+        .get(src)
+        .map_err(|message| owner.upload_error(message))?;
+    // Titled after the file unless a name is given (`wc_rest_set_uploaded_image_as_attachment`).
+    let file = src.split(['?', '#']).next().unwrap_or("");
+    let title = name
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| file.rsplit('/').next().unwrap_or("image"));
+    Ok(shop.add_downloaded(title, alt.unwrap_or(""), bytes, now))
 }
 
 const PRODUCT_KEYS: &[&str] = &[
@@ -534,18 +709,40 @@ const PRODUCT_KEYS: &[&str] = &[
     "menu_order",
 ];
 
+/// Checks a product body and resolves its images; nothing of the product changes on an error.
+fn check_product(
+    shop: &mut Shop,
+    own_id: Option<u64>,
+    body: &Map<String, Value>,
+    downloads: &Downloads,
+    now: Secs,
+) -> Result<StagedImages, WcErr> {
+    check_common(shop, own_id, body)?;
+    stage_images(shop, ImageOwner::Product, body, downloads, now)
+}
+
+/// Updates product `id` with a body: checked, images resolved, then applied.
+fn save_product(
+    shop: &mut Shop,
+    id: u64,
+    body: &Map<String, Value>,
+    downloads: &Downloads,
+    now: Secs,
+    lag: std::time::Duration,
+) -> Result<(), WcErr> {
+    let staged = check_product(shop, Some(id), body, downloads, now)?;
+    apply_product(shop, id, body, staged, now, lag);
+    Ok(())
+}
+
 fn apply_product(
     shop: &mut Shop,
     id: u64,
     body: &Map<String, Value>,
+    staged: StagedImages,
     now: Secs,
     lag: std::time::Duration,
 ) {
-    let images = body.get("images").and_then(Value::as_array).map(|list| {
-        list.iter()
-            .filter_map(|image| attachment_for(shop, image, now))
-            .collect::<Vec<_>>()
-    });
     let Some(p) = shop.products.get_mut(&id) else {
         return;
     };
@@ -580,8 +777,8 @@ fn apply_product(
         p.fields
             .insert("attributes".into(), Value::Array(normalised));
     }
-    if let Some(images) = images {
-        p.images = images;
+    if let Some(gallery) = staged.gallery {
+        p.images = gallery;
     }
     touch(p, now, lag);
 }
@@ -599,10 +796,11 @@ pub(crate) fn touch(p: &mut ProductEntry, now: Secs, lag: std::time::Duration) {
 fn new_product(
     shop: &mut Shop,
     body: &Map<String, Value>,
+    downloads: &Downloads,
     now: Secs,
     lag: std::time::Duration,
 ) -> Result<u64, WcErr> {
-    check_common(shop, None, body)?;
+    let staged = check_product(shop, None, body, downloads, now)?;
     let id = shop.alloc();
     let mut fields = Map::new();
     for (k, v) in [
@@ -638,7 +836,7 @@ fn new_product(
             index: IndexView::default(),
         },
     );
-    apply_product(shop, id, body, now, lag);
+    apply_product(shop, id, body, staged, now, lag);
     if let Some(p) = shop.products.get_mut(&id) {
         // New: invisible to listings until indexed.
         p.index.before = None;
@@ -686,9 +884,10 @@ async fn create_product(
     let body = body_object(&body)?;
     let base = base_of(&headers);
     let lag = sim.harness.faults.index_lag();
+    let downloads = Downloads::of([&body]).await;
     let id = {
         let mut shop = sim.lock();
-        let id = new_product(&mut shop, &body, now_secs(), lag)?;
+        let id = new_product(&mut shop, &body, &downloads, now_secs(), lag)?;
         let identity = shop.products.get(&id).map(create_identity);
         sim.harness.stats.record_create(identity.as_deref());
         id
@@ -714,13 +913,16 @@ async fn update_product(
     let body = body_object(&body)?;
     let base = base_of(&headers);
     let lag = sim.harness.faults.index_lag();
+    if !sim.lock().products.contains_key(&id) {
+        return Err(WcErr::invalid_id());
+    }
+    let downloads = Downloads::of([&body]).await;
     {
         let mut shop = sim.lock();
         if !shop.products.contains_key(&id) {
             return Err(WcErr::invalid_id());
         }
-        check_common(&shop, Some(id), &body)?;
-        apply_product(&mut shop, id, &body, now_secs(), lag);
+        save_product(&mut shop, id, &body, &downloads, now_secs(), lag)?;
     }
     Ok(respond_product(
         &sim,
@@ -818,6 +1020,7 @@ async fn batch_products(
     let (create, update, delete) = batch_lists(&body)?;
     let base = base_of(&headers);
     let lag = sim.harness.faults.index_lag();
+    let downloads = Downloads::of_items(&[&create, &update]).await;
     let mut deliveries = Vec::new();
     let mut out = Map::new();
     {
@@ -829,7 +1032,7 @@ async fn batch_products(
                 created.push(WcErr::param("create", "not an object").item(0));
                 continue;
             };
-            match new_product(&mut shop, item, now, lag) {
+            match new_product(&mut shop, item, &downloads, now, lag) {
                 Ok(id) => {
                     let identity = shop.products.get(&id).map(create_identity);
                     sim.harness.stats.record_create(identity.as_deref());
@@ -853,9 +1056,8 @@ async fn batch_products(
                 updated.push(WcErr::invalid_id().item(id));
                 continue;
             };
-            match check_common(&shop, Some(id), item) {
+            match save_product(&mut shop, id, item, &downloads, now, lag) {
                 Ok(()) => {
-                    apply_product(&mut shop, id, item, now, lag);
                     let json = shop.render_product(&base, id).unwrap_or(Value::Null);
                     deliveries.push(Delivery::new(
                         "product.updated",
@@ -913,19 +1115,43 @@ const VARIATION_KEYS: &[&str] = &[
     "description",
 ];
 
+/// Checks a variation body and resolves its image; nothing of the variation changes on an
+/// error.
+fn check_variation(
+    shop: &mut Shop,
+    own_id: Option<u64>,
+    body: &Map<String, Value>,
+    downloads: &Downloads,
+    now: Secs,
+) -> Result<StagedImages, WcErr> {
+    check_common(shop, own_id, body)?;
+    stage_images(shop, ImageOwner::Variation, body, downloads, now)
+}
+
+/// Updates variation `vid` of `parent` with a body: checked, image resolved, then applied.
+fn save_variation(
+    shop: &mut Shop,
+    parent: u64,
+    vid: u64,
+    body: &Map<String, Value>,
+    downloads: &Downloads,
+    now: Secs,
+    lag: std::time::Duration,
+) -> Result<(), WcErr> {
+    let staged = check_variation(shop, Some(vid), body, downloads, now)?;
+    apply_variation(shop, parent, vid, body, staged, now, lag);
+    Ok(())
+}
+
 fn apply_variation(
     shop: &mut Shop,
     parent: u64,
     vid: u64,
     body: &Map<String, Value>,
+    staged: StagedImages,
     now: Secs,
     lag: std::time::Duration,
 ) {
-    let image = match body.get("image") {
-        Some(Value::Null) => Some(None),
-        Some(image) if image.is_object() => Some(attachment_for(shop, image, now)),
-        _ => None,
-    };
     let Some(p) = shop.products.get_mut(&parent) else {
         return;
     };
@@ -955,7 +1181,7 @@ fn apply_variation(
         v.fields
             .insert("attributes".into(), Value::Array(normalised));
     }
-    if let Some(image) = image {
+    if let Some(image) = staged.image {
         v.image = image;
     }
     v.modified = now;
@@ -967,13 +1193,14 @@ fn new_variation(
     shop: &mut Shop,
     parent: u64,
     body: &Map<String, Value>,
+    downloads: &Downloads,
     now: Secs,
     lag: std::time::Duration,
 ) -> Result<u64, WcErr> {
     if !shop.products.contains_key(&parent) {
         return Err(WcErr::invalid_id());
     }
-    check_common(shop, None, body)?;
+    let staged = check_variation(shop, None, body, downloads, now)?;
     let vid = shop.alloc();
     let mut fields = Map::new();
     for (k, v) in [
@@ -1002,8 +1229,16 @@ fn new_variation(
         );
     }
     shop.variation_parent.insert(vid, parent);
-    apply_variation(shop, parent, vid, body, now, lag);
+    apply_variation(shop, parent, vid, body, staged, now, lag);
     Ok(vid)
+}
+
+fn invalid_variation_id() -> WcErr {
+    WcErr::new(
+        StatusCode::NOT_FOUND,
+        "woocommerce_rest_product_variation_invalid_id",
+        "Invalid ID.",
+    )
 }
 
 async fn list_variations(
@@ -1086,8 +1321,12 @@ async fn create_variation(
     let body = body_object(&body)?;
     let base = base_of(&headers);
     let lag = sim.harness.faults.index_lag();
+    if !sim.lock().products.contains_key(&id) {
+        return Err(WcErr::invalid_id());
+    }
+    let downloads = Downloads::of([&body]).await;
     let mut shop = sim.lock();
-    let vid = new_variation(&mut shop, id, &body, now_secs(), lag)?;
+    let vid = new_variation(&mut shop, id, &body, &downloads, now_secs(), lag)?;
     let json = shop.render_variation(&base, id, vid).unwrap_or(Value::Null);
     Ok((StatusCode::CREATED, Json(json)).into_response())
 }
@@ -1103,20 +1342,20 @@ async fn update_variation(
     let body = body_object(&body)?;
     let base = base_of(&headers);
     let lag = sim.harness.faults.index_lag();
-    let mut shop = sim.lock();
-    if !shop
-        .products
-        .get(&id)
-        .is_some_and(|p| p.variations.contains_key(&vid))
-    {
-        return Err(WcErr::new(
-            StatusCode::NOT_FOUND,
-            "woocommerce_rest_product_variation_invalid_id",
-            "Invalid ID.",
-        ));
+    let exists = |shop: &Shop| {
+        shop.products
+            .get(&id)
+            .is_some_and(|p| p.variations.contains_key(&vid))
+    };
+    if !exists(&sim.lock()) {
+        return Err(invalid_variation_id());
     }
-    check_common(&shop, Some(vid), &body)?;
-    apply_variation(&mut shop, id, vid, &body, now_secs(), lag);
+    let downloads = Downloads::of([&body]).await;
+    let mut shop = sim.lock();
+    if !exists(&shop) {
+        return Err(invalid_variation_id());
+    }
+    save_variation(&mut shop, id, vid, &body, &downloads, now_secs(), lag)?;
     let json = shop.render_variation(&base, id, vid).unwrap_or(Value::Null);
     Ok(Json(json).into_response())
 }
@@ -1133,6 +1372,10 @@ async fn batch_variations(
     let (create, update, delete) = batch_lists(&body)?;
     let base = base_of(&headers);
     let lag = sim.harness.faults.index_lag();
+    if !sim.lock().products.contains_key(&id) {
+        return Err(WcErr::invalid_id());
+    }
+    let downloads = Downloads::of_items(&[&create, &update]).await;
     let mut shop = sim.lock();
     if !shop.products.contains_key(&id) {
         return Err(WcErr::invalid_id());
@@ -1142,7 +1385,7 @@ async fn batch_variations(
     let mut created = Vec::new();
     for item in &create {
         let item = item.as_object().cloned().unwrap_or_default();
-        match new_variation(&mut shop, id, &item, now, lag) {
+        match new_variation(&mut shop, id, &item, &downloads, now, lag) {
             Ok(vid) => created.push(shop.render_variation(&base, id, vid).unwrap_or(Value::Null)),
             Err(e) => created.push(e.item(0)),
         }
@@ -1156,19 +1399,11 @@ async fn batch_variations(
             .is_some_and(|p| p.variations.contains_key(&vid));
         let item = item.as_object().cloned().unwrap_or_default();
         if !exists {
-            updated.push(
-                WcErr::new(
-                    StatusCode::NOT_FOUND,
-                    "woocommerce_rest_product_variation_invalid_id",
-                    "Invalid ID.",
-                )
-                .item(vid),
-            );
+            updated.push(invalid_variation_id().item(vid));
             continue;
         }
-        match check_common(&shop, Some(vid), &item) {
+        match save_variation(&mut shop, id, vid, &item, &downloads, now, lag) {
             Ok(()) => {
-                apply_variation(&mut shop, id, vid, &item, now, lag);
                 updated.push(shop.render_variation(&base, id, vid).unwrap_or(Value::Null));
             }
             Err(e) => updated.push(e.item(vid)),
@@ -1540,17 +1775,20 @@ async fn update_order(
 // ---------------------------------------------------------------------------------------------
 
 async fn media(State(sim): State<WooSim>, Path(path): Path<String>) -> Response {
-    let id = path
-        .rsplit('/')
-        .next()
-        .and_then(|f| f.strip_prefix("tm-"))
-        .and_then(|f| f.strip_suffix(".png"))
-        .and_then(|n| n.parse::<u64>().ok());
-    let seed = id.and_then(|id| sim.lock().attachments.get(&id).map(|a| a.seed));
-    match seed {
-        Some(seed) => (
-            [(header::CONTENT_TYPE, "image/png")],
-            crate::images::png(seed, 32),
+    let file = path.rsplit('/').next().unwrap_or("");
+    let named = file
+        .strip_prefix("tm-")
+        .and_then(|f| f.split_once('.'))
+        .and_then(|(n, ext)| Some((n.parse::<u64>().ok()?, ext)));
+    let found = named.and_then(|(id, ext)| {
+        let shop = sim.lock();
+        let a = shop.attachments.get(&id)?;
+        (a.file.extension() == ext).then(|| a.file.clone())
+    });
+    match found {
+        Some(file) => (
+            [(header::CONTENT_TYPE, content_type(file.extension()))],
+            file.bytes(),
         )
             .into_response(),
         None => StatusCode::NOT_FOUND.into_response(),

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
 use serde_json::{Map, Value, json};
 use tidemark_core::{Product, SalesOrder, sample};
 
@@ -16,18 +17,77 @@ pub const SEED_EPOCH: Secs = 1_735_689_600;
 /// Seeded products imported in one batch share their creation second (the `orderby=date` trap).
 pub const IMPORT_BATCH: u64 = 100;
 
+/// The file behind an attachment.
+#[derive(Debug, Clone)]
+pub enum MediaFile {
+    /// A PNG generated from this seed when served (seeded catalogue, merchant uploads): no
+    /// bytes kept for thousands of seeded images.
+    Generated { seed: u64 },
+    /// What WordPress downloaded from an image `src`, served as it came.
+    Downloaded(Bytes),
+}
+
+impl MediaFile {
+    /// The file's bytes.
+    pub fn bytes(&self) -> Bytes {
+        match self {
+            Self::Generated { seed } => Bytes::from(crate::images::png(*seed, GENERATED_PX)),
+            Self::Downloaded(bytes) => bytes.clone(),
+        }
+    }
+
+    /// Its extension by content (WordPress gives a sideloaded image whose name does not
+    /// match its type the right extension).
+    pub fn extension(&self) -> &'static str {
+        match self {
+            Self::Generated { .. } => "png",
+            Self::Downloaded(bytes) => image_extension(bytes),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Attachment {
     pub name: String,
     pub alt: String,
-    /// Seed of the PNG bytes served at its URL.
-    pub seed: u64,
+    pub file: MediaFile,
     pub created: Secs,
 }
 
+/// Side of the generated PNGs.
+const GENERATED_PX: u32 = 32;
+
 impl Attachment {
-    pub fn path(id: u64) -> String {
-        format!("/wp-content/uploads/2025/01/tm-{id}.png")
+    /// `/wp-content/uploads/2025/01/tm-{id}.{ext}`.
+    pub fn path(&self, id: u64) -> String {
+        format!(
+            "/wp-content/uploads/2025/01/tm-{id}.{}",
+            self.file.extension()
+        )
+    }
+}
+
+/// `png`, `jpg`, `gif` or `webp` by magic bytes; `png` otherwise (downloads are checked to be
+/// one of these before they are kept).
+pub fn image_extension(bytes: &[u8]) -> &'static str {
+    if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+        "jpg"
+    } else if bytes.starts_with(b"GIF8") {
+        "gif"
+    } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        "webp"
+    } else {
+        "png"
+    }
+}
+
+/// The `Content-Type` of an extension [`image_extension`] gives.
+pub fn content_type(extension: &str) -> &'static str {
+    match extension {
+        "jpg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        _ => "image/png",
     }
 }
 
@@ -162,18 +222,37 @@ impl Shop {
         self.next_id
     }
 
+    /// A new attachment with a generated PNG.
     pub fn add_attachment(&mut self, name: &str, alt: &str, created: Secs) -> u64 {
         let id = self.alloc();
+        self.insert_attachment(id, name, alt, MediaFile::Generated { seed: id }, created);
+        id
+    }
+
+    /// A new attachment holding `bytes`, as sideloaded from an image URL.
+    pub fn add_downloaded(&mut self, name: &str, alt: &str, bytes: Bytes, created: Secs) -> u64 {
+        let id = self.alloc();
+        self.insert_attachment(id, name, alt, MediaFile::Downloaded(bytes), created);
+        id
+    }
+
+    fn insert_attachment(
+        &mut self,
+        id: u64,
+        name: &str,
+        alt: &str,
+        file: MediaFile,
+        created: Secs,
+    ) {
         self.attachments.insert(
             id,
             Attachment {
                 name: name.to_owned(),
                 alt: alt.to_owned(),
-                seed: id,
+                file,
                 created,
             },
         );
-        id
     }
 
     /// The product or variation that holds `sku`, other than `except`.
@@ -544,7 +623,7 @@ impl Shop {
             "id": id,
             "date_created": self.local(a.created), "date_created_gmt": fmt_secs(a.created),
             "date_modified": self.local(a.created), "date_modified_gmt": fmt_secs(a.created),
-            "src": format!("{base}{}", Attachment::path(id)),
+            "src": format!("{base}{}", a.path(id)),
             "name": a.name, "alt": a.alt, "position": position,
         })
     }
