@@ -559,10 +559,13 @@ async fn update_adds_and_removes_variants_and_images_keeping_ids() {
     assert_eq!(&image_ids[..kept_images.len()], &kept_images[..]);
     assert_eq!(p.images.len(), kept_images.len() + 1);
     assert!(!image_ids.contains(removed_image.external_id.as_ref().unwrap()));
-    assert!(
-        p.images
-            .iter()
-            .any(|i| i.src == "https://cdn.example.com/tm/added/1.jpg")
+    let added = tidemark_sim::images::fetch_source("https://cdn.example.com/tm/added/1.jpg")
+        .await
+        .unwrap();
+    let last = p.images.last().unwrap();
+    assert_eq!(
+        tidemark_sim::images::fetch_source(&last.src).await.unwrap(),
+        added
     );
 
     // Detaching an image twice: the second answer is FILE_DOES_NOT_EXIST, counted as done.
@@ -727,7 +730,7 @@ async fn simulator_webhooks_verify_and_dedupe_by_webhook_id() {
     let mut seen = BTreeSet::new();
     let mut topics = Vec::new();
     let mut deliveries = 0;
-    while deliveries < 4 {
+    while deliveries < 6 {
         let (headers, body) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
             .await
             .expect("a delivery")
@@ -741,11 +744,12 @@ async fn simulator_webhooks_verify_and_dedupe_by_webhook_id() {
             topics.push((event.topic.clone(), event.resource.clone()));
         }
     }
-    assert_eq!(seen.len(), 2, "each delivery came twice with one id");
+    assert_eq!(seen.len(), 3, "each delivery came twice with one id");
     topics.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(topics[0].0, "inventory_levels/update");
-    assert_eq!(topics[1].0, "products/update");
-    let resource = topics[1].1.as_ref().unwrap();
+    assert_eq!(topics[1].0, "orders/create");
+    assert_eq!(topics[2].0, "products/update");
+    let resource = topics[2].1.as_ref().unwrap();
     assert_eq!(resource.external_id.as_str(), gid);
     // No products/update for the sale: nothing more arrives.
     assert!(
@@ -753,7 +757,7 @@ async fn simulator_webhooks_verify_and_dedupe_by_webhook_id() {
             .await
             .is_err()
     );
-    assert_eq!(sim.webhooks_delivered(), 4);
+    assert_eq!(sim.webhooks_delivered(), 6);
     running.stop().await;
 }
 
@@ -1003,9 +1007,14 @@ async fn processing_media_are_kept_until_ready() {
     tokio::time::sleep(Duration::from_millis(700)).await;
     let later = product_of(&client, &gid).await;
     assert_eq!(later.images.len(), product.images.len());
-    let srcs: Vec<&str> = later.images.iter().map(|i| i.src.as_str()).collect();
-    let want: Vec<&str> = product.images.iter().map(|i| i.src.as_str()).collect();
-    assert_eq!(srcs, want);
+    // READY media carry their own URL, which serves the bytes downloaded from the source.
+    for (got, sent) in later.images.iter().zip(&product.images) {
+        assert!(got.src.starts_with(&running.base_url), "{}", got.src);
+        assert_eq!(
+            tidemark_sim::images::fetch_source(&got.src).await.unwrap(),
+            tidemark_sim::images::fetch_source(&sent.src).await.unwrap()
+        );
+    }
     running.stop().await;
 }
 
@@ -1123,10 +1132,16 @@ async fn inventory_level_webhooks_name_the_product() {
         .unwrap()
         .to_owned();
     sim.place_order(&[(variant.as_str(), 1)]).unwrap();
-    let (headers, body) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
-        .await
-        .expect("a delivery")
-        .unwrap();
+    // The sale sends orders/create, then inventory_levels/update.
+    let (headers, body) = loop {
+        let (headers, body) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("a delivery")
+            .unwrap();
+        if headers["x-shopify-topic"] == "inventory_levels/update" {
+            break (headers, body);
+        }
+    };
     let event = warm.verify_webhook(&headers, &body).unwrap();
     assert_eq!(event.topic, "inventory_levels/update");
     let resource = event.resource.unwrap();

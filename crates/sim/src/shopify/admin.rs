@@ -1,21 +1,32 @@
-//! Admin calls under `/_sim/shopify/…`: edit as a merchant would, read state.
+//! Admin calls under `/_sim/shopify/…`: edit as a merchant would (products, images, stock,
+//! orders), configure webhooks, read state.
 
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::ShopifySim;
 use super::shop::{SimProduct, gid, parse_gid};
+use super::{Event, ShopifySim, WebhookBehaviour};
 
 pub(super) fn routes(sim: ShopifySim) -> Router {
     Router::new()
-        .route("/_sim/shopify/products", get(list))
-        .route("/_sim/shopify/products/{id}", get(one).patch(patch))
+        .route("/_sim/shopify/products", get(list).post(create_product))
+        .route(
+            "/_sim/shopify/products/{id}",
+            get(one).patch(patch).delete(delete_product),
+        )
+        .route("/_sim/shopify/products/{id}/images", post(add_image))
+        .route(
+            "/_sim/shopify/products/{id}/images/{media}",
+            delete(remove_image),
+        )
+        .route("/_sim/shopify/deletions", get(deletions))
+        .route("/_sim/shopify/webhooks", get(webhooks).put(put_webhooks))
         .route("/_sim/shopify/orders", get(orders).post(place_order))
         .route(
             "/_sim/shopify/orders/{id}",
@@ -30,22 +41,39 @@ pub(super) fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// Applies `change` to the product `gid_text` as a merchant edit: `updatedAt` moves to now
-/// and search sees it after the index lag.
+/// Applies `change` to the product `gid_text` as a merchant edit: `updatedAt` moves to now,
+/// search sees it after the index lag, `products/update` is sent.
 pub(super) fn edit(sim: &ShopifySim, gid_text: &str, change: impl FnOnce(&mut SimProduct)) -> bool {
     let Some(id) = parse_gid("Product", gid_text) else {
         return false;
     };
+    edit_if(sim, id, |p| {
+        change(p);
+        true
+    })
+}
+
+/// Like [`edit`], for a change that may find nothing to do (`change` answers whether it
+/// changed the product); nothing moves when it did not.
+pub(super) fn edit_if(
+    sim: &ShopifySim,
+    id: u64,
+    change: impl FnOnce(&mut SimProduct) -> bool,
+) -> bool {
     let lag = sim.harness.faults.index_lag();
-    let mut shop = sim.lock();
-    shop.before_write(id, lag);
-    let Some(p) = shop.products.get_mut(&id) else {
-        return false;
-    };
-    change(p);
-    p.updated_at = now();
-    drop(shop);
-    sim.product_changed(id);
+    {
+        let mut shop = sim.lock();
+        let Some(mut edited) = shop.products.get(&id).cloned() else {
+            return false;
+        };
+        if !change(&mut edited) {
+            return false;
+        }
+        shop.before_write(id, lag);
+        edited.updated_at = now();
+        shop.products.insert(id, edited);
+    }
+    sim.emit(vec![Event::ProductUpdated(id)]);
     true
 }
 
@@ -77,17 +105,18 @@ async fn patch(
 ) -> Response {
     let gid_text = gid("Product", id);
     if let Some(stock) = patch.stock {
-        let moved = {
-            let mut shop = sim.lock();
-            shop.products
-                .get_mut(&id)
-                .and_then(|p| p.variants.first_mut())
-                .map(|v| {
-                    v.available = stock;
-                    (v.inventory_item_id, stock)
-                })
-        };
-        sim.inventory_changed(moved.as_slice());
+        let variant = sim
+            .lock()
+            .products
+            .get(&id)
+            .and_then(|p| p.variants.first())
+            .map(|v| gid("ProductVariant", v.id));
+        match variant {
+            Some(v) => {
+                sim.set_stock(&v, stock);
+            }
+            None => return StatusCode::NOT_FOUND.into_response(),
+        }
     }
     if patch.title.is_some() || patch.price.is_some() {
         let ok = edit(&sim, &gid_text, |p| {
@@ -170,5 +199,110 @@ async fn patch_order(
         Json(json!({ "id": gid("Order", id) })).into_response()
     } else {
         StatusCode::NOT_FOUND.into_response()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewProduct {
+    title: String,
+    /// The first variant's SKU.
+    sku: String,
+    /// The first variant's price.
+    price: Option<String>,
+    /// The first variant's stock.
+    stock: Option<i64>,
+}
+
+/// `POST /_sim/shopify/products {"title","sku","price"?,"stock"?}`: a merchant's new product
+/// (`products/create`).
+async fn create_product(State(sim): State<ShopifySim>, Json(new): Json<NewProduct>) -> Response {
+    let Some(product) = sim.add_merchant_product(&new.title, &new.sku) else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    if let Some(price) = &new.price {
+        sim.edit_price(&product, price);
+    }
+    if let Some(stock) = new.stock {
+        let variant = sim.product_node(&product).and_then(|n| {
+            n["variants"]["__connection"][0]["id"]
+                .as_str()
+                .map(str::to_owned)
+        });
+        if let Some(v) = variant {
+            sim.set_stock(&v, stock);
+        }
+    }
+    let node = sim.product_node(&product).unwrap_or_default();
+    (StatusCode::CREATED, Json(node)).into_response()
+}
+
+async fn delete_product(State(sim): State<ShopifySim>, Path(id): Path<u64>) -> StatusCode {
+    if sim.delete_product(&gid("Product", id)) {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_FOUND
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewImage {
+    src: String,
+    #[serde(default)]
+    alt: String,
+}
+
+/// `POST /_sim/shopify/products/{id}/images {"src","alt"?}`: the merchant adds an image by URL.
+async fn add_image(
+    State(sim): State<ShopifySim>,
+    Path(id): Path<u64>,
+    Json(image): Json<NewImage>,
+) -> Response {
+    match sim.add_image(&gid("Product", id), &image.src, &image.alt) {
+        Some(media) => (StatusCode::CREATED, Json(json!({ "id": media }))).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// `DELETE /_sim/shopify/products/{id}/images/{media id}`.
+async fn remove_image(
+    State(sim): State<ShopifySim>,
+    Path((id, media)): Path<(u64, u64)>,
+) -> StatusCode {
+    if sim.remove_image(&gid("Product", id), &gid("MediaImage", media)) {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_FOUND
+    }
+}
+
+async fn deletions(State(sim): State<ShopifySim>) -> Json<serde_json::Value> {
+    let events: Vec<serde_json::Value> = sim
+        .deletion_events()
+        .into_iter()
+        .map(|(subject, at)| json!({ "subjectId": subject, "occurredAt": super::shop::iso(at) }))
+        .collect();
+    Json(json!(events))
+}
+
+async fn webhooks(State(sim): State<ShopifySim>) -> Json<serde_json::Value> {
+    Json(json!({ "behaviour": sim.webhook_behaviour(), "stats": sim.webhook_stats() }))
+}
+
+async fn put_webhooks(
+    State(sim): State<ShopifySim>,
+    Json(behaviour): Json<WebhookBehaviour>,
+) -> Response {
+    match behaviour.validate() {
+        Ok(()) => {
+            sim.set_webhook_behaviour(behaviour.clone());
+            Json(behaviour).into_response()
+        }
+        Err(message) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({ "error": message })),
+        )
+            .into_response(),
     }
 }

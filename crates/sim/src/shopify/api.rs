@@ -11,11 +11,12 @@ use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
 use super::graphql::{self, Ctx, Fld, MAX_COST, MUTATION_COST};
+use super::mutations::{self, MAX_INPUT_ARRAY};
 use super::shop::{
-    LOCATION_GID, Shop, SimMedia, SimProduct, SimVariant, gid, iso, order_matches, parse_gid,
-    parse_query, product_matches,
+    LOCATION_GID, Shop, SimProduct, gid, iso, order_matches, parse_gid, parse_iso, parse_query,
+    product_matches,
 };
-use super::{ShopifySim, admin, lock};
+use super::{ShopifySim, lock};
 
 pub(super) fn routes(sim: ShopifySim) -> Router {
     Router::new()
@@ -46,8 +47,19 @@ async fn graphql_endpoint(
     response
 }
 
-/// Runs `execute` unless a scripted failure answers instead (see `ShopifySim::fail_after`).
+/// Runs `execute` unless a scripted failure answers instead (see `ShopifySim::fail_after`),
+/// after the action hooked on this request if any (see `ShopifySim::before_next`).
 fn scripted(sim: &ShopifySim, body: &[u8]) -> Value {
+    let hooked = {
+        let mut hook = lock(&sim.hook);
+        let fires = hook
+            .as_ref()
+            .is_some_and(|h| String::from_utf8_lossy(body).contains(h.trigger.as_str()));
+        if fires { hook.take() } else { None }
+    };
+    if let Some(h) = hooked {
+        (h.action)(sim);
+    }
     let internal = || json!({ "errors": [error("Internal error. Looks like something went wrong on our end.", "INTERNAL_SERVER_ERROR")] });
     {
         let mut script = lock(&sim.scripted);
@@ -137,6 +149,16 @@ fn execute(sim: &ShopifySim, body: &[u8]) -> Value {
         Ok(op) => op,
         Err(e) => return json!({ "errors": [error(&e, "BAD_REQUEST")] }),
     };
+    for f in root_fields(op.selection) {
+        if let Some((path, len)) = mutations::oversized_array(&op.ctx.args(f)) {
+            let mut at = vec![f.name.clone()];
+            at.extend(path);
+            return json!({ "errors": [{
+                "message": format!("The input array size of {len} is greater than the maximum allowed of {MAX_INPUT_ARRAY}."),
+                "path": at,
+                "extensions": { "code": "MAX_INPUT_SIZE_EXCEEDED" } }] });
+        }
+    }
     let requested = if op.is_mutation {
         let roots = op.selection.items.len() as u64;
         match op.ctx.requested_cost(op.selection) {
@@ -304,6 +326,53 @@ fn keyset<T>(
     Ok(graphql::page(page))
 }
 
+/// `deletionEvents(subjectTypes:, query: "occurred_at:>…", sortKey: CREATED_AT|ID, reverse)`:
+/// product deletions in `occurredAt` order (ties by record order), keyset-paged.
+fn deletion_events(
+    shop: &Shop,
+    args: &Map<String, Value>,
+    terms: &[super::shop::Term],
+) -> Result<Value, String> {
+    let types: Option<Vec<&str>> = args
+        .get("subjectTypes")
+        .and_then(Value::as_array)
+        .map(|t| t.iter().filter_map(Value::as_str).collect());
+    let by_id = args.get("sortKey").and_then(Value::as_str) == Some("ID");
+    let items = shop
+        .deletions
+        .iter()
+        .filter(|d| types.as_ref().is_none_or(|t| t.contains(&d.subject_type)))
+        .filter(|d| {
+            terms.iter().all(|t| match t.field.as_str() {
+                "occurred_at" | "created_at" => parse_iso(&t.value).is_some_and(|v| {
+                    let at = d.occurred_at;
+                    match t.op {
+                        ">=" => at >= v,
+                        "<=" => at <= v,
+                        ">" => at > v,
+                        "<" => at < v,
+                        _ => at == v,
+                    }
+                }),
+                "id" => t.value.parse::<u64>().is_ok_and(|id| id == d.subject_id),
+                _ => true,
+            })
+        })
+        .map(|d| {
+            let key = if by_id {
+                i64::try_from(d.subject_id).unwrap_or(i64::MAX)
+            } else {
+                d.occurred_at
+            };
+            (key, d.seq, d)
+        })
+        .collect();
+    keyset(items, args, |d: &&super::shop::Deletion| {
+        json!({ "__typename": "DeletionEvent", "subjectId": gid("Product", d.subject_id),
+            "subjectType": d.subject_type, "occurredAt": iso(d.occurred_at) })
+    })
+}
+
 fn resolve_root(shop: &Shop, name: &str, args: &Map<String, Value>) -> Result<Value, String> {
     let query = args.get("query").and_then(Value::as_str).unwrap_or("");
     let terms = parse_query(query);
@@ -321,7 +390,7 @@ fn resolve_root(shop: &Shop, name: &str, args: &Map<String, Value>) -> Result<Va
                 .filter(|p| product_matches(p, &terms))
                 .map(|p| (if by_id { 0 } else { p.updated_at }, p.id, p))
                 .collect();
-            keyset(items, args, |p: &&SimProduct| p.node())?
+            keyset(items, args, |p: &&SimProduct| p.node(&shop.base_url))?
         }
         "productsCount" => {
             let n = shop
@@ -341,13 +410,13 @@ fn resolve_root(shop: &Shop, name: &str, args: &Map<String, Value>) -> Result<Va
         }
         "product" => id_arg("Product")
             .and_then(|id| shop.products.get(&id))
-            .map_or(Value::Null, SimProduct::node),
+            .map_or(Value::Null, |p| p.node(&shop.base_url)),
         "productByHandle" => {
             let handle = args.get("handle").and_then(Value::as_str).unwrap_or("");
             shop.products
                 .values()
                 .find(|p| p.handle == handle)
-                .map_or(Value::Null, SimProduct::node)
+                .map_or(Value::Null, |p| p.node(&shop.base_url))
         }
         "productVariants" => {
             let mut items = Vec::new();
@@ -389,7 +458,13 @@ fn resolve_root(shop: &Shop, name: &str, args: &Map<String, Value>) -> Result<Va
                                 "quantities": [{ "name": "available", "quantity": v.available }] } })
                         })
                     } else if let Some(id) = parse_gid("Product", text) {
-                        shop.products.get(&id).map_or(Value::Null, SimProduct::node)
+                        shop.products
+                            .get(&id)
+                            .map_or(Value::Null, |p| p.node(&shop.base_url))
+                    } else if let Some(id) = parse_gid("MediaImage", text) {
+                        shop.files
+                            .get(&id)
+                            .map_or(Value::Null, |m| m.node(&shop.base_url))
                     } else {
                         Value::Null
                     }
@@ -406,6 +481,7 @@ fn resolve_root(shop: &Shop, name: &str, args: &Map<String, Value>) -> Result<Va
                 .collect();
             keyset(items, args, Clone::clone)?
         }
+        "deletionEvents" => deletion_events(shop, args, &terms)?,
         "order" => id_arg("Order")
             .and_then(|id| shop.orders.get(&id))
             .map_or(Value::Null, |o| o.node.clone()),
@@ -417,10 +493,6 @@ fn resolve_root(shop: &Shop, name: &str, args: &Map<String, Value>) -> Result<Va
 // Mutations
 // ---------------------------------------------------------------------------------------------
 
-fn user_error(field: &[&str], message: &str, code: &str) -> Value {
-    json!({ "field": field, "message": message, "code": code })
-}
-
 fn run_mutations<'a>(
     sim: &ShopifySim,
     ctx: &mut Ctx<'a>,
@@ -429,378 +501,11 @@ fn run_mutations<'a>(
     let mut data = Map::new();
     for f in root_fields(sel) {
         let args = ctx.args(f);
-        let value = match f.name.as_str() {
-            "productSet" => product_set(sim, &args),
-            "productVariantsBulkUpdate" => variants_bulk_update(sim, &args),
-            "inventoryAdjustQuantities" => inventory_adjust(sim, &args),
-            "fileUpdate" => file_update(sim, &args),
-            "bulkOperationRunQuery" => super::bulk::run(sim, &args),
-            other => return Err(format!("Field '{other}' doesn't exist on type 'Mutation'")),
-        };
+        let (value, events) = mutations::run(sim, f.name.as_str(), &args)?;
+        // Webhooks go out once the shop is unlocked (mutations release it before returning).
+        sim.emit(events);
         let key = f.alias.clone().unwrap_or_else(|| f.name.clone());
         data.insert(key, project_root(ctx, f, value)?);
     }
     Ok(Value::Object(data))
-}
-
-fn text(v: &Value, key: &str) -> Option<String> {
-    v.get(key).and_then(Value::as_str).map(str::to_owned)
-}
-
-fn product_set(sim: &ShopifySim, args: &Map<String, Value>) -> Value {
-    let input = args.get("input").cloned().unwrap_or(Value::Null);
-    let variants_in = input.get("variants").and_then(Value::as_array).cloned();
-    if variants_in.as_ref().is_some_and(|v| v.len() > 250) {
-        return json!({ "product": null, "userErrors": [user_error(&["input", "variants"],
-            "Input array exceeds the maximum of 250 items", "INVALID_INPUT")] });
-    }
-    let lag = sim.harness.faults.index_lag();
-    let mut shop = sim.lock();
-    let existing = match text(&input, "id") {
-        Some(g) => match parse_gid("Product", &g).filter(|id| shop.products.contains_key(id)) {
-            Some(id) => Some(id),
-            None => {
-                return json!({ "product": null, "userErrors": [user_error(&["input", "id"],
-                    "Product does not exist", "PRODUCT_DOES_NOT_EXIST")] });
-            }
-        },
-        None => None,
-    };
-    if existing.is_none()
-        && let Some(h) = text(&input, "handle")
-        && shop.products.values().any(|p| p.handle == h)
-    {
-        return json!({ "product": null, "userErrors": [user_error(&["input", "handle"],
-            &format!("Handle '{h}' has already been taken"), "TAKEN")] });
-    }
-    for (i, v) in variants_in.iter().flatten().enumerate() {
-        if let Some(p) = v.get("price").and_then(Value::as_str)
-            && p.parse::<f64>().map_or(true, |x| x < 0.0)
-        {
-            return json!({ "product": null, "userErrors": [user_error(
-                &["input", "variants", &i.to_string(), "price"],
-                "Price must be greater than or equal to 0", "GREATER_THAN_OR_EQUAL_TO")] });
-        }
-    }
-    let now = admin::now();
-    let id = match existing {
-        Some(id) => id,
-        None => {
-            let id = shop.next_id();
-            let first_sku = variants_in
-                .as_ref()
-                .and_then(|v| v.first())
-                .and_then(|v| text(v, "sku"));
-            sim.harness.stats.record_create(first_sku.as_deref());
-            shop.products.insert(
-                id,
-                SimProduct {
-                    id,
-                    handle: text(&input, "handle").unwrap_or_else(|| format!("product-{id}")),
-                    title: String::new(),
-                    status: "ACTIVE".into(),
-                    vendor: String::new(),
-                    product_type: String::new(),
-                    tags: Vec::new(),
-                    description_html: String::new(),
-                    created_at: now,
-                    updated_at: now,
-                    options: Vec::new(),
-                    media: Vec::new(),
-                    variants: Vec::new(),
-                },
-            );
-            id
-        }
-    };
-    shop.before_write(id, lag);
-    // New ids drawn before the product is borrowed.
-    let new_ids: Vec<(u64, u64)> = (0..variants_in.as_ref().map_or(0, Vec::len))
-        .map(|_| (shop.next_id(), shop.next_id()))
-        .collect();
-    let file_ids: Vec<u64> = (0..input
-        .get("files")
-        .and_then(Value::as_array)
-        .map_or(0, Vec::len))
-        .map(|_| shop.next_id())
-        .collect();
-    let Some(p) = shop.products.get_mut(&id) else {
-        return json!({ "product": null, "userErrors": [] });
-    };
-    if let Some(t) = text(&input, "title") {
-        p.title = t;
-    }
-    if let Some(t) = text(&input, "descriptionHtml") {
-        p.description_html = t;
-    }
-    if let Some(t) = text(&input, "vendor") {
-        p.vendor = t;
-    }
-    if let Some(t) = text(&input, "productType") {
-        p.product_type = t;
-    }
-    if let Some(t) = text(&input, "status") {
-        p.status = t;
-    }
-    if let Some(t) = text(&input, "handle") {
-        p.handle = t;
-    }
-    if let Some(tags) = input.get("tags").and_then(Value::as_array) {
-        p.tags = tags
-            .iter()
-            .filter_map(|t| t.as_str().map(str::to_owned))
-            .collect();
-    }
-    if let Some(options) = input.get("productOptions").and_then(Value::as_array) {
-        p.options = options.iter().filter_map(|o| text(o, "name")).collect();
-    }
-    if let Some(files) = input.get("files").and_then(Value::as_array) {
-        // List-replace: files left out are detached.
-        let mut media = Vec::new();
-        for (f, new_id) in files.iter().zip(&file_ids) {
-            let kept = text(f, "id")
-                .and_then(|g| parse_gid("MediaImage", &g))
-                .and_then(|mid| p.media.iter().find(|m| m.id == mid).cloned());
-            match kept {
-                Some(m) => media.push(m),
-                None => media.push(SimMedia {
-                    id: *new_id,
-                    url: text(f, "originalSource").unwrap_or_default(),
-                    alt: text(f, "alt").unwrap_or_default(),
-                    ready_at: Some(
-                        std::time::Instant::now()
-                            + std::time::Duration::from_millis(sim.config.media_processing_ms),
-                    ),
-                }),
-            }
-        }
-        p.media = media;
-    }
-    if let Some(variants) = variants_in {
-        // List-replace: variants left out are deleted.
-        let mut out = Vec::new();
-        for (v, (new_id, new_item)) in variants.iter().zip(new_ids) {
-            let old = text(v, "id")
-                .and_then(|g| parse_gid("ProductVariant", &g))
-                .and_then(|vid| p.variants.iter().find(|x| x.id == vid).cloned());
-            let is_new = old.is_none();
-            let mut var = old.unwrap_or(SimVariant {
-                id: new_id,
-                title: String::new(),
-                sku: None,
-                barcode: None,
-                price: "0.00".into(),
-                compare_at_price: None,
-                options: Vec::new(),
-                inventory_item_id: new_item,
-                available: 0,
-                weight_grams: None,
-                image_url: None,
-                updated_at: now,
-            });
-            if let Some(s) = text(v, "sku") {
-                var.sku = Some(s);
-            }
-            if v.get("barcode").is_some() {
-                var.barcode = text(v, "barcode");
-            }
-            if let Some(s) = text(v, "price") {
-                var.price = s;
-            }
-            if v.get("compareAtPrice").is_some() {
-                var.compare_at_price = text(v, "compareAtPrice");
-            }
-            if let Some(opts) = v.get("optionValues").and_then(Value::as_array) {
-                var.options = opts
-                    .iter()
-                    .map(|o| {
-                        (
-                            text(o, "optionName").unwrap_or_default(),
-                            text(o, "name").unwrap_or_default(),
-                        )
-                    })
-                    .collect();
-                var.title = var
-                    .options
-                    .iter()
-                    .map(|(_, v)| v.clone())
-                    .collect::<Vec<_>>()
-                    .join(" / ");
-            }
-            if let Some(w) = v
-                .pointer("/inventoryItem/measurement/weight/value")
-                .and_then(Value::as_f64)
-            {
-                var.weight_grams = Some(w);
-            }
-            if is_new
-                && let Some(q) = v
-                    .get("inventoryQuantities")
-                    .and_then(Value::as_array)
-                    .and_then(|q| q.first())
-                    .and_then(|q| q.get("quantity"))
-                    .and_then(Value::as_i64)
-            {
-                var.available = q;
-            }
-            var.updated_at = now;
-            out.push(var);
-        }
-        p.variants = out;
-    }
-    p.updated_at = now;
-    json!({ "product": p.node(), "userErrors": [] })
-}
-
-fn variants_bulk_update(sim: &ShopifySim, args: &Map<String, Value>) -> Value {
-    let Some(pid) = args
-        .get("productId")
-        .and_then(Value::as_str)
-        .and_then(|g| parse_gid("Product", g))
-    else {
-        return json!({ "productVariants": null, "userErrors": [user_error(&["productId"], "Product does not exist", "PRODUCT_DOES_NOT_EXIST")] });
-    };
-    let variants = args
-        .get("variants")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let lag = sim.harness.faults.index_lag();
-    let mut shop = sim.lock();
-    if !shop.products.contains_key(&pid) {
-        return json!({ "productVariants": null, "userErrors": [user_error(&["productId"], "Product does not exist", "PRODUCT_DOES_NOT_EXIST")] });
-    }
-    shop.before_write(pid, lag);
-    let Some(p) = shop.products.get_mut(&pid) else {
-        return json!({ "productVariants": null, "userErrors": [] });
-    };
-    // All or nothing (allowPartialUpdates: false): check first.
-    for (i, v) in variants.iter().enumerate() {
-        let idx = i.to_string();
-        let found = text(v, "id")
-            .and_then(|g| parse_gid("ProductVariant", &g))
-            .is_some_and(|vid| p.variants.iter().any(|x| x.id == vid));
-        if !found {
-            return json!({ "productVariants": null, "userErrors": [user_error(&["variants", &idx, "id"], "Product variant does not exist", "PRODUCT_VARIANT_DOES_NOT_EXIST")] });
-        }
-        if let Some(price) = text(v, "price")
-            && price.parse::<f64>().map_or(true, |x| x < 0.0)
-        {
-            return json!({ "productVariants": null, "userErrors": [user_error(&["variants", &idx, "price"], "Price must be greater than or equal to 0", "GREATER_THAN_OR_EQUAL_TO")] });
-        }
-    }
-    let now = admin::now();
-    let mut out = Vec::new();
-    for v in &variants {
-        let vid = text(v, "id")
-            .and_then(|g| parse_gid("ProductVariant", &g))
-            .unwrap_or(0);
-        if let Some(var) = p.variants.iter_mut().find(|x| x.id == vid) {
-            if let Some(s) = text(v, "price") {
-                var.price = s;
-            }
-            if v.get("compareAtPrice").is_some() {
-                var.compare_at_price = text(v, "compareAtPrice");
-            }
-            if v.get("barcode").is_some() {
-                var.barcode = text(v, "barcode");
-            }
-            if let Some(s) = v.pointer("/inventoryItem/sku").and_then(Value::as_str) {
-                var.sku = Some(s.to_owned());
-            }
-            if let Some(w) = v
-                .pointer("/inventoryItem/measurement/weight/value")
-                .and_then(Value::as_f64)
-            {
-                var.weight_grams = Some(w);
-            }
-            var.updated_at = now;
-            out.push(json!({ "__typename": "ProductVariant", "id": gid("ProductVariant", vid) }));
-        }
-    }
-    p.updated_at = now;
-    json!({ "productVariants": out, "userErrors": [] })
-}
-
-/// Stock moves: an inventory change, so the product's `updatedAt` does not move.
-fn inventory_adjust(sim: &ShopifySim, args: &Map<String, Value>) -> Value {
-    let input = args.get("input").cloned().unwrap_or(Value::Null);
-    let changes = input
-        .get("changes")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let mut shop = sim.lock();
-    for (i, c) in changes.iter().enumerate() {
-        let idx = i.to_string();
-        let item = text(c, "inventoryItemId").and_then(|g| parse_gid("InventoryItem", &g));
-        if item.is_none_or(|item| shop.variant_by_inventory_item(item).is_none()) {
-            return json!({ "inventoryAdjustmentGroup": null, "userErrors": [user_error(&["input", "changes", &idx, "inventoryItemId"], "The specified inventory item could not be found.", "ITEM_NOT_FOUND")] });
-        }
-        if text(c, "locationId").as_deref() != Some(LOCATION_GID) {
-            return json!({ "inventoryAdjustmentGroup": null, "userErrors": [user_error(&["input", "changes", &idx, "locationId"], "The specified location could not be found.", "LOCATION_NOT_FOUND")] });
-        }
-    }
-    let mut applied = Vec::new();
-    let mut moved = Vec::new();
-    for c in &changes {
-        let item = text(c, "inventoryItemId")
-            .and_then(|g| parse_gid("InventoryItem", &g))
-            .unwrap_or(0);
-        let delta = c.get("delta").and_then(Value::as_i64).unwrap_or(0);
-        for p in shop.products.values_mut() {
-            for v in &mut p.variants {
-                if v.inventory_item_id == item {
-                    v.available += delta;
-                    moved.push((item, v.available));
-                }
-            }
-        }
-        applied.push(json!({ "name": "available", "delta": delta }));
-    }
-    drop(shop);
-    sim.inventory_changed(&moved);
-    json!({ "inventoryAdjustmentGroup": { "changes": applied, "createdAt": iso(admin::now()) }, "userErrors": [] })
-}
-
-/// `referencesToRemove`: detaches a media file from products.
-fn file_update(sim: &ShopifySim, args: &Map<String, Value>) -> Value {
-    let files = args
-        .get("files")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let lag = sim.harness.faults.index_lag();
-    let mut shop = sim.lock();
-    let mut out = Vec::new();
-    for (i, f) in files.iter().enumerate() {
-        let Some(mid) = text(f, "id").and_then(|g| parse_gid("MediaImage", &g)) else {
-            return json!({ "files": null, "userErrors": [user_error(&["files", &i.to_string(), "id"], "File id is invalid", "INVALID")] });
-        };
-        let refs: Vec<u64> = f
-            .get("referencesToRemove")
-            .and_then(Value::as_array)
-            .map(|r| {
-                r.iter()
-                    .filter_map(|g| g.as_str().and_then(|g| parse_gid("Product", g)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let known = shop
-            .products
-            .values()
-            .any(|p| p.media.iter().any(|m| m.id == mid));
-        if !known {
-            return json!({ "files": null, "userErrors": [user_error(&["files", &i.to_string(), "id"], "File does not exist", "FILE_DOES_NOT_EXIST")] });
-        }
-        for pid in refs {
-            shop.before_write(pid, lag);
-            if let Some(p) = shop.products.get_mut(&pid) {
-                p.media.retain(|m| m.id != mid);
-                p.updated_at = admin::now();
-            }
-        }
-        out.push(json!({ "__typename": "MediaImage", "id": gid("MediaImage", mid) }));
-    }
-    json!({ "files": out, "userErrors": [] })
 }

@@ -242,7 +242,7 @@ fn snapshot(sim: &ShopifySim, query: &str) -> Result<(Vec<String>, usize), Strin
     products.sort_by_key(|p| p.id);
     let mut lines = Vec::new();
     for p in &products {
-        let node = p.node();
+        let node = p.node(&shop.base_url);
         let parent = gid("Product", p.id);
         lines.push(ctx.project(&node, &own)?.to_string());
         for c in &children {

@@ -10,7 +10,9 @@
 mod admin;
 mod api;
 mod bulk;
+mod cdn;
 pub mod graphql;
+mod mutations;
 pub mod shop;
 pub mod webhooks;
 
@@ -25,7 +27,8 @@ use serde_json::json;
 
 use crate::faults::FaultConfig;
 use crate::harness::{Harness, RunningSim};
-use shop::Shop;
+use shop::{Shop, SimMedia};
+pub use webhooks::{WebhookBehaviour, WebhookStats};
 
 /// How the simulated shop starts.
 #[derive(Debug, Clone)]
@@ -43,7 +46,8 @@ pub struct ShopifyConfig {
     pub restore_rate: f64,
     pub webhook_url: Option<String>,
     pub webhook_secret: String,
-    /// How long media added by `productSet` stay PROCESSING (`image: null`) before READY.
+    /// How long media added through the API stay PROCESSING (`image: null`) at least, even once
+    /// their bytes are downloaded.
     pub media_processing_ms: u64,
 }
 
@@ -122,12 +126,12 @@ pub struct ShopifySim {
     pub(crate) bucket: Arc<Mutex<Bucket>>,
     pub harness: Harness,
     pub(crate) config: Arc<ShopifyConfig>,
-    /// Extra copies of every webhook delivery (same `X-Shopify-Webhook-Id`).
-    pub(crate) webhook_duplicates: Arc<std::sync::atomic::AtomicU64>,
-    /// Deliveries answered 2xx.
-    pub(crate) webhooks_sent: Arc<std::sync::atomic::AtomicU64>,
+    /// The webhook subscription and its deliveries.
+    pub(crate) webhooks: Arc<webhooks::Webhooks>,
     /// A scripted failure (see [`ShopifySim::fail_after`]).
     pub(crate) scripted: Arc<Mutex<Option<Scripted>>>,
+    /// An action run before a request (see [`ShopifySim::before_next`]).
+    pub(crate) hook: Arc<Mutex<Option<Hook>>>,
     /// See [`ShopifySim::set_stuck_media_paging`].
     pub(crate) stuck_media_paging: Arc<std::sync::atomic::AtomicBool>,
     /// Bulk query jobs (see `bulk`).
@@ -146,6 +150,33 @@ pub(crate) struct Scripted {
     pub(crate) including_trigger: bool,
     pub(crate) count: u64,
     pub(crate) armed: bool,
+}
+
+/// An action run once, just before the next request whose document contains `trigger` is
+/// handled (see [`ShopifySim::before_next`]).
+pub(crate) struct Hook {
+    pub(crate) trigger: String,
+    pub(crate) action: Box<dyn FnOnce(&ShopifySim) + Send>,
+}
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hook")
+            .field("trigger", &self.trigger)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Something that happened to the shop and is announced by webhook.
+#[derive(Debug, Clone)]
+pub(crate) enum Event {
+    ProductCreated(u64),
+    ProductUpdated(u64),
+    ProductDeleted(u64),
+    /// Stock changed on these inventory items (item id, new available).
+    Inventory(Vec<(u64, i64)>),
+    OrderCreated(u64),
+    OrderUpdated(u64),
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -180,14 +211,19 @@ impl ShopifySim {
                 .into_response()
             }),
         );
+        let webhooks = Arc::new(webhooks::Webhooks::new(
+            config.webhook_url.clone(),
+            config.webhook_secret.clone(),
+            config.api_version.clone(),
+        ));
         Self {
             shop: Arc::new(Mutex::new(shop)),
             bucket,
             harness,
             config: Arc::new(config),
-            webhook_duplicates: Arc::default(),
-            webhooks_sent: Arc::default(),
+            webhooks,
             scripted: Arc::default(),
+            hook: Arc::default(),
             stuck_media_paging: Arc::default(),
             bulk: Arc::default(),
             bulk_delay_ms: Arc::new(std::sync::atomic::AtomicU64::new(200)),
@@ -215,12 +251,23 @@ impl ShopifySim {
         });
     }
 
-    /// Platform routes (faulted, counted) plus the shared and Shopify admin routes.
+    /// Runs `action` once, just before the next request whose document contains `trigger` is
+    /// handled: a sale landing between a client's read and its write, for instance.
+    pub fn before_next(&self, trigger: &str, action: impl FnOnce(&ShopifySim) + Send + 'static) {
+        *lock(&self.hook) = Some(Hook {
+            trigger: trigger.to_owned(),
+            action: Box::new(action),
+        });
+    }
+
+    /// Platform routes (faulted, counted) plus the shared and Shopify admin routes, bulk files
+    /// and media bytes (the "CDN": unauthenticated, never faulted).
     pub fn router(&self) -> Router {
         self.harness
             .wrap(api::routes(self.clone()))
             .merge(admin::routes(self.clone()))
             .merge(bulk::routes(self.clone()))
+            .merge(cdn::routes(self.clone()))
     }
 
     pub async fn serve(&self) -> std::io::Result<RunningSim> {
@@ -230,10 +277,12 @@ impl ShopifySim {
         Ok(running)
     }
 
-    /// Where bulk operation files are served from (set by [`ShopifySim::serve`]; call it when
-    /// serving [`ShopifySim::router`] yourself).
+    /// Where bulk operation files and media bytes are served from (set by
+    /// [`ShopifySim::serve`]; call it when serving [`ShopifySim::router`] yourself).
     pub fn set_base_url(&self, base_url: &str) {
-        lock(&self.bulk).base_url = Some(base_url.trim_end_matches('/').to_owned());
+        let base = base_url.trim_end_matches('/').to_owned();
+        lock(&self.bulk).base_url = Some(base.clone());
+        self.lock().base_url = base;
     }
 
     /// How long bulk jobs started from now stay RUNNING.
@@ -258,20 +307,134 @@ impl ShopifySim {
     }
 
     /// Adds a merchant's product titled `title` (handle derived from it) whose first variant's
-    /// SKU is `sku`; returns its gid.
+    /// SKU is `sku`, as the merchant would in the admin (`products/create`; seeded variants,
+    /// media and stock, updated now); returns its gid.
     pub fn add_merchant_product(&self, title: &str, sku: &str) -> Option<String> {
-        let mut shop = self.lock();
-        let index = shop.products.len() as u64;
-        shop.seed_product(self.config.seed.wrapping_add(10_000 + index), index);
-        let id = shop.products.keys().copied().max()?;
-        let handle = shop.unique_handle(title, id);
-        let p = shop.products.get_mut(&id)?;
-        p.title = title.to_owned();
-        p.handle = handle;
-        if let Some(v) = p.variants.first_mut() {
-            v.sku = Some(sku.to_owned());
-        }
+        let lag = self.harness.faults.index_lag();
+        let id = {
+            let mut shop = self.lock();
+            let index = shop.products.len() as u64;
+            shop.seed_product(self.config.seed.wrapping_add(10_000 + index), index);
+            let id = shop.products.keys().copied().max()?;
+            let handle = shop.unique_handle(title, id);
+            // Search sees the new product after the index lag.
+            shop.before_write(id, lag);
+            let now = admin::now();
+            let p = shop.products.get_mut(&id)?;
+            p.title = title.to_owned();
+            p.handle = handle;
+            p.created_at = now;
+            p.updated_at = now;
+            if let Some(v) = p.variants.first_mut() {
+                v.sku = Some(sku.to_owned());
+            }
+            id
+        };
+        self.emit(vec![Event::ProductCreated(id)]);
         Some(shop::gid("Product", id))
+    }
+
+    /// Adds an image from `source` to a product, as the merchant would in the admin: the
+    /// media is PROCESSING while the simulator downloads it (`images::fetch_source`), then
+    /// READY with those bytes at its own URL, or FAILED. Returns the media gid.
+    pub fn add_image(&self, product: &str, source: &str, alt: &str) -> Option<String> {
+        let id = shop::parse_gid("Product", product)?;
+        let lag = self.harness.faults.index_lag();
+        let processing = std::time::Duration::from_millis(self.config.media_processing_ms);
+        let media = {
+            let mut shop = self.lock();
+            if !shop.products.contains_key(&id) {
+                return None;
+            }
+            let media = shop.new_media(source, alt, processing);
+            shop.before_write(id, lag);
+            let p = shop.products.get_mut(&id)?;
+            p.media.push(media.clone());
+            p.updated_at = admin::now();
+            media
+        };
+        media.download();
+        self.emit(vec![Event::ProductUpdated(id)]);
+        Some(shop::gid("MediaImage", media.id))
+    }
+
+    /// Removes an image from a product, as the merchant would (the file stays in the shop's
+    /// files). False when the product or the image on it is unknown.
+    pub fn remove_image(&self, product: &str, media: &str) -> bool {
+        let (Some(id), Some(mid)) = (
+            shop::parse_gid("Product", product),
+            shop::parse_gid("MediaImage", media),
+        ) else {
+            return false;
+        };
+        admin::edit_if(self, id, |p| {
+            let before = p.media.len();
+            p.media.retain(|m: &SimMedia| m.id != mid);
+            p.media.len() != before
+        })
+    }
+
+    /// Deletes a product as the merchant would: a `DeletionEvent` (PRODUCT) is recorded and
+    /// `products/delete` sent. (Not counted in `product_deletes`, which counts deletes made
+    /// through the platform API.)
+    pub fn delete_product(&self, product: &str) -> bool {
+        let Some(id) = shop::parse_gid("Product", product) else {
+            return false;
+        };
+        let lag = self.harness.faults.index_lag();
+        let deleted = self.lock().delete_product(id, admin::now(), lag);
+        if deleted {
+            self.emit(vec![Event::ProductDeleted(id)]);
+        }
+        deleted
+    }
+
+    /// Changes the first variant's price as a merchant would (bumps `updatedAt`).
+    pub fn edit_price(&self, product: &str, price: &str) -> bool {
+        admin::edit(self, product, |p| {
+            if let Some(v) = p.variants.first_mut() {
+                v.price = price.to_owned();
+                v.updated_at = admin::now();
+            }
+        })
+    }
+
+    /// Sets a variant's stock as a merchant would: an inventory change (no `updatedAt` move,
+    /// only `inventory_levels/update`).
+    pub fn set_stock(&self, variant: &str, available: i64) -> bool {
+        let Some(vid) = shop::parse_gid("ProductVariant", variant) else {
+            return false;
+        };
+        let moved = {
+            let mut shop = self.lock();
+            shop.products
+                .values_mut()
+                .flat_map(|p| p.variants.iter_mut())
+                .find(|v| v.id == vid)
+                .map(|v| {
+                    v.available = available;
+                    (v.inventory_item_id, available)
+                })
+        };
+        let found = moved.is_some();
+        self.emit(vec![Event::Inventory(moved.into_iter().collect())]);
+        found
+    }
+
+    /// The bytes served for a media file (`None` while downloading, once failed or deleted).
+    pub fn media_bytes(&self, media: &str) -> Option<Vec<u8>> {
+        let mid = shop::parse_gid("MediaImage", media)?;
+        let file = self.lock().files.get(&mid).cloned()?;
+        file.content().map(|b| b.as_ref().clone())
+    }
+
+    /// Every `DeletionEvent` recorded: (subject gid, occurred at, Unix seconds).
+    pub fn deletion_events(&self) -> Vec<(String, i64)> {
+        self.lock()
+            .deletions
+            .iter()
+            .map(|d| (shop::gid("Product", d.subject_id), d.occurred_at))
+            .collect()
     }
 
     pub fn product_count(&self) -> usize {
@@ -290,7 +453,8 @@ impl ShopifySim {
     /// A product as its GraphQL node (every field), for assertions.
     pub fn product_node(&self, gid: &str) -> Option<serde_json::Value> {
         let id = shop::parse_gid("Product", gid)?;
-        self.lock().products.get(&id).map(shop::SimProduct::node)
+        let shop = self.lock();
+        shop.products.get(&id).map(|p| p.node(&shop.base_url))
     }
 
     /// A product's title and its numbers of variants and media (cheap, for assertions over
@@ -316,14 +480,21 @@ impl ShopifySim {
             .map(|(g, q)| shop::parse_gid("ProductVariant", g).map(|id| (id, *q)))
             .collect();
         let (id, moved) = self.lock().place_order(&parsed?, admin::now())?;
-        self.inventory_changed(&moved);
+        self.emit(vec![Event::OrderCreated(id), Event::Inventory(moved)]);
         Some(shop::gid("Order", id))
     }
 
-    /// Changes an order's note as a merchant would (bumps the order's `updatedAt`).
+    /// Changes an order's note as a merchant would (bumps the order's `updatedAt`; sends
+    /// `orders/updated`).
     pub fn edit_order_note(&self, gid: &str, note: &str) -> bool {
-        shop::parse_gid("Order", gid)
-            .is_some_and(|id| self.lock().edit_order_note(id, note, admin::now()))
+        let Some(id) = shop::parse_gid("Order", gid) else {
+            return false;
+        };
+        let edited = self.lock().edit_order_note(id, note, admin::now());
+        if edited {
+            self.emit(vec![Event::OrderUpdated(id)]);
+        }
+        edited
     }
 
     /// Edits an order's stored node as the merchant or a fulfilment app would (line items are
@@ -333,13 +504,16 @@ impl ShopifySim {
             return false;
         };
         let now = admin::now();
-        let mut shop = self.lock();
-        let Some(order) = shop.orders.get_mut(&id) else {
-            return false;
-        };
-        edit(&mut order.node);
-        order.updated_at = now;
-        order.node["updatedAt"] = serde_json::json!(shop::iso(now));
+        {
+            let mut shop = self.lock();
+            let Some(order) = shop.orders.get_mut(&id) else {
+                return false;
+            };
+            edit(&mut order.node);
+            order.updated_at = now;
+            order.node["updatedAt"] = serde_json::json!(shop::iso(now));
+        }
+        self.emit(vec![Event::OrderUpdated(id)]);
         true
     }
 
@@ -352,49 +526,80 @@ impl ShopifySim {
             .collect()
     }
 
-    /// Stock changed on these inventory items (item id, new available): one
-    /// `inventory_levels/update` each (and no `products/update`).
-    pub(crate) fn inventory_changed(&self, moved: &[(u64, i64)]) {
-        for (item, available) in moved {
-            let body = json!({
-                "inventory_item_id": item, "location_id": 1, "available": available,
-                "updated_at": shop::iso(admin::now()),
-                "admin_graphql_api_id": format!("gid://shopify/InventoryLevel/1?inventory_item_id={item}"),
-            });
-            webhooks::deliver(self, "inventory_levels/update", &body);
-        }
-    }
-
-    /// A product was edited: `products/update` with its REST-shaped body.
-    pub(crate) fn product_changed(&self, id: u64) {
-        let body = {
-            let shop = self.lock();
-            let Some(p) = shop.products.get(&id) else {
-                return;
+    /// Sends the webhooks of `events` (the shop must not be locked by the caller). Product
+    /// changes send `products/create` / `products/update` (never for stock alone), stock
+    /// changes one `inventory_levels/update` per item.
+    pub(crate) fn emit(&self, events: Vec<Event>) {
+        for event in events {
+            let (topic, body) = {
+                let shop = self.lock();
+                match event {
+                    Event::ProductCreated(id) | Event::ProductUpdated(id) => {
+                        let Some(p) = shop.products.get(&id) else {
+                            continue;
+                        };
+                        let topic = if matches!(event, Event::ProductCreated(_)) {
+                            "products/create"
+                        } else {
+                            "products/update"
+                        };
+                        (topic, webhooks::product_body(p, &shop.base_url))
+                    }
+                    Event::ProductDeleted(id) => ("products/delete", json!({ "id": id })),
+                    Event::OrderCreated(id) | Event::OrderUpdated(id) => {
+                        let Some(o) = shop.orders.get(&id) else {
+                            continue;
+                        };
+                        let topic = if matches!(event, Event::OrderCreated(_)) {
+                            "orders/create"
+                        } else {
+                            "orders/updated"
+                        };
+                        (topic, webhooks::order_body(o))
+                    }
+                    Event::Inventory(moved) => {
+                        drop(shop);
+                        for (item, available) in moved {
+                            let body = webhooks::inventory_body(item, available, admin::now());
+                            self.webhooks.deliver("inventory_levels/update", &body);
+                        }
+                        continue;
+                    }
+                }
             };
-            json!({
-                "id": p.id, "admin_graphql_api_id": shop::gid("Product", p.id),
-                "title": p.title, "handle": p.handle, "status": p.status.to_lowercase(),
-                "updated_at": shop::iso(p.updated_at),
-                "variants": p.variants.iter().map(|v| json!({
-                    "id": v.id, "admin_graphql_api_id": shop::gid("ProductVariant", v.id),
-                    "sku": v.sku, "price": v.price, "inventory_item_id": v.inventory_item_id,
-                })).collect::<Vec<_>>(),
-            })
-        };
-        webhooks::deliver(self, "products/update", &body);
+            self.webhooks.deliver(topic, &body);
+        }
     }
 
     /// Sends every webhook delivery `1 + n` times (same webhook id).
     pub fn set_webhook_duplicates(&self, n: u64) {
-        self.webhook_duplicates
-            .store(n, std::sync::atomic::Ordering::Relaxed);
+        let mut behaviour = self.webhooks.behaviour();
+        behaviour.duplicates = n;
+        self.webhooks.set_behaviour(behaviour);
+    }
+
+    /// Replaces how webhooks are delivered (duplicates, drops, reordering, retries, timeout).
+    pub fn set_webhook_behaviour(&self, behaviour: WebhookBehaviour) {
+        self.webhooks.set_behaviour(behaviour);
+    }
+
+    pub fn webhook_behaviour(&self) -> WebhookBehaviour {
+        self.webhooks.behaviour()
+    }
+
+    /// Points deliveries at `url` (or stops them).
+    pub fn set_webhook_url(&self, url: Option<String>) {
+        self.webhooks.set_url(url);
     }
 
     /// Webhook deliveries the receiver answered 2xx (copies counted).
     pub fn webhooks_delivered(&self) -> u64 {
-        self.webhooks_sent
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.webhooks.stats().delivered
+    }
+
+    /// What webhook deliveries have done so far.
+    pub fn webhook_stats(&self) -> WebhookStats {
+        self.webhooks.stats()
     }
 
     /// What the bucket holds now.

@@ -1,7 +1,9 @@
 //! The simulated shop's state: products (with variants, media and stock at one location),
-//! orders, and the search index that may lag writes.
+//! media files and their bytes, orders, deletion events, and the search index that may lag
+//! writes.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -36,13 +38,66 @@ pub struct SimVariant {
     pub updated_at: Secs,
 }
 
+/// Where a media file's bytes stand.
+#[derive(Debug, Clone)]
+pub enum MediaBytes {
+    /// Seeded media: `images::png(seed, SEEDED_IMAGE_SIZE)`, made when asked for.
+    Seeded(u64),
+    /// Being downloaded from its `originalSource`.
+    Downloading,
+    /// Downloaded from its `originalSource`.
+    Fetched(Arc<Vec<u8>>),
+    /// The download failed: the media is FAILED with this `mediaErrors` entry.
+    Failed {
+        code: &'static str,
+        message: String,
+        details: String,
+    },
+}
+
+/// Side of the seeded PNGs (small: thousands are served in a scan test).
+pub const SEEDED_IMAGE_SIZE: u32 = 16;
+
+/// A media file (always an image here). Files are the shop's; products reference them, so one
+/// file can be on several products and `fileDelete` removes it from all of them. Clones share
+/// the bytes.
 #[derive(Debug, Clone)]
 pub struct SimMedia {
     pub id: u64,
-    pub url: String,
     pub alt: String,
-    /// Until then the media is PROCESSING and its `image` is null (media added by `productSet`).
-    pub ready_at: Option<std::time::Instant>,
+    /// The `originalSource` it was created from (`None` for seeded media).
+    pub source: Option<String>,
+    /// Until then the media is PROCESSING even once its bytes are in (media added by API).
+    pub ready_at: Option<Instant>,
+    pub bytes: Arc<Mutex<MediaBytes>>,
+}
+
+/// `MediaStatus` of a media file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaStatus {
+    Processing,
+    Ready,
+    Failed,
+}
+
+impl MediaStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Processing => "PROCESSING",
+            Self::Ready => "READY",
+            Self::Failed => "FAILED",
+        }
+    }
+}
+
+/// A `DeletionEvent`: a product (or collection) deleted at `occurred_at`.
+#[derive(Debug, Clone)]
+pub struct Deletion {
+    /// Keeps events that share a second in a stable order (cursor tie-break).
+    pub seq: u64,
+    pub subject_id: u64,
+    pub subject_type: &'static str,
+    pub occurred_at: Secs,
 }
 
 #[derive(Debug, Clone)]
@@ -80,6 +135,11 @@ struct Lagged {
 pub struct Shop {
     pub products: BTreeMap<u64, SimProduct>,
     pub orders: BTreeMap<u64, SimOrder>,
+    /// Every media file of the shop (products hold clones of the ones they reference).
+    pub files: BTreeMap<u64, SimMedia>,
+    pub deletions: Vec<Deletion>,
+    /// `http://127.0.0.1:PORT` once served: media URLs are absolute, as Shopify's CDN URLs are.
+    pub base_url: String,
     lagged: BTreeMap<u64, Lagged>,
     next_id: u64,
 }
@@ -126,6 +186,42 @@ impl Shop {
         self.next_id
     }
 
+    /// Registers `media` as a file of the shop; returns it for a product to reference.
+    pub fn add_file(&mut self, media: SimMedia) -> SimMedia {
+        self.files.insert(media.id, media.clone());
+        media
+    }
+
+    /// A new media file downloaded from `source` (see [`SimMedia::download`]), PROCESSING for
+    /// at least `processing`.
+    pub fn new_media(&mut self, source: &str, alt: &str, processing: Duration) -> SimMedia {
+        let id = self.next_id();
+        self.add_file(SimMedia {
+            id,
+            alt: alt.to_owned(),
+            source: Some(source.to_owned()),
+            ready_at: Some(Instant::now() + processing),
+            bytes: Arc::new(Mutex::new(MediaBytes::Downloading)),
+        })
+    }
+
+    /// Deletes product `id` (as the merchant would): records a `DeletionEvent`. Search sees
+    /// it after `lag`.
+    pub fn delete_product(&mut self, id: u64, now: Secs, lag: Duration) -> bool {
+        self.before_write(id, lag);
+        if self.products.remove(&id).is_none() {
+            return false;
+        }
+        let seq = u64::try_from(self.deletions.len()).unwrap_or(u64::MAX);
+        self.deletions.push(Deletion {
+            seq,
+            subject_id: id,
+            subject_type: "PRODUCT",
+            occurred_at: now,
+        });
+        true
+    }
+
     /// Product `index` (0-based) from `sample::product(seed)`; every few share an update second.
     /// Shopify's handle for a title: lower-cased, runs of anything but ASCII letters and digits
     /// as one `-`, then `-1`, `-2`, … while taken.
@@ -169,11 +265,15 @@ impl Shop {
         let media: Vec<SimMedia> = p
             .images
             .iter()
-            .map(|i| SimMedia {
-                id: self.next_id(),
-                url: i.src.clone(),
-                alt: i.alt.clone().unwrap_or_default(),
-                ready_at: None,
+            .map(|i| {
+                let id = self.next_id();
+                self.add_file(SimMedia {
+                    id,
+                    alt: i.alt.clone().unwrap_or_default(),
+                    source: None,
+                    ready_at: None,
+                    bytes: Arc::new(Mutex::new(MediaBytes::Seeded(seed.wrapping_mul(31) ^ id))),
+                })
             })
             .collect();
         let variants = p
@@ -481,38 +581,147 @@ impl SimVariant {
 }
 
 impl SimMedia {
-    pub fn node(&self) -> Value {
-        let ready = self
-            .ready_at
-            .is_none_or(|at| std::time::Instant::now() >= at);
+    /// Where the simulator serves this file's bytes (its "CDN" URL).
+    pub fn url(&self, base: &str) -> String {
+        format!("{base}/_sim/shopify/cdn/files/{}.png", self.id)
+    }
+
+    fn lock_bytes(&self) -> std::sync::MutexGuard<'_, MediaBytes> {
+        self.bytes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn status(&self) -> MediaStatus {
+        match &*self.lock_bytes() {
+            MediaBytes::Failed { .. } => MediaStatus::Failed,
+            MediaBytes::Downloading => MediaStatus::Processing,
+            MediaBytes::Seeded(_) | MediaBytes::Fetched(_) => {
+                if self.ready_at.is_some_and(|at| Instant::now() < at) {
+                    MediaStatus::Processing
+                } else {
+                    MediaStatus::Ready
+                }
+            }
+        }
+    }
+
+    /// The bytes the simulator serves for this file (none while downloading or once failed).
+    pub fn content(&self) -> Option<Arc<Vec<u8>>> {
+        match &*self.lock_bytes() {
+            MediaBytes::Seeded(seed) => {
+                Some(Arc::new(crate::images::png(*seed, SEEDED_IMAGE_SIZE)))
+            }
+            MediaBytes::Fetched(bytes) => Some(bytes.clone()),
+            MediaBytes::Downloading | MediaBytes::Failed { .. } => None,
+        }
+    }
+
+    /// Downloads the file from its `originalSource` in the background, as Shopify does after
+    /// accepting the URL: loopback URLs are really fetched, others yield stand-in PNGs, hosts
+    /// under `.invalid` fail (`images::fetch_source`). A failed download makes the media FAILED.
+    pub fn download(&self) {
+        let Some(source) = self.source.clone() else {
+            return;
+        };
+        let bytes = self.bytes.clone();
+        let set = move |state: MediaBytes| {
+            *bytes.lock().unwrap_or_else(PoisonError::into_inner) = state;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            set(MediaBytes::Failed {
+                code: "UNKNOWN",
+                message: "Media processing is unavailable.".into(),
+                details: "the simulator runs outside a Tokio runtime".into(),
+            });
+            return;
+        };
+        runtime.spawn(async move {
+            let state = match crate::images::fetch_source(&source).await {
+                Ok(body) => MediaBytes::Fetched(Arc::new(body)),
+                Err(e) => {
+                    use crate::images::SourceError;
+                    let (code, message) = match &e {
+                        SourceError::TooLarge { .. } => {
+                            ("INVALID_IMAGE_FILE_SIZE", "Image file size is too large.")
+                        }
+                        SourceError::NotAnImage { .. } => (
+                            "UNSUPPORTED_IMAGE_FILE_TYPE",
+                            "Image file type is not supported.",
+                        ),
+                        _ => (
+                            "IMAGE_DOWNLOAD_FAILURE",
+                            "Image could not be downloaded from the source URL.",
+                        ),
+                    };
+                    MediaBytes::Failed {
+                        code,
+                        message: message.to_owned(),
+                        details: e.to_string(),
+                    }
+                }
+            };
+            set(state);
+        });
+    }
+
+    pub fn node(&self, base: &str) -> Value {
+        let status = self.status();
+        let errors: Vec<Value> = match &*self.lock_bytes() {
+            MediaBytes::Failed {
+                code,
+                message,
+                details,
+            } => vec![obj([
+                ("__typename", json!("MediaError")),
+                ("code", json!(code)),
+                ("message", json!(message)),
+                ("details", json!(details)),
+            ])],
+            _ => Vec::new(),
+        };
+        let image = if status == MediaStatus::Ready {
+            let (width, height) = self
+                .content()
+                .and_then(|b| png_size(&b))
+                .unwrap_or((SEEDED_IMAGE_SIZE, SEEDED_IMAGE_SIZE));
+            obj([
+                ("__typename", json!("Image")),
+                ("url", json!(self.url(base))),
+                ("width", json!(width)),
+                ("height", json!(height)),
+                ("altText", json!(self.alt)),
+            ])
+        } else {
+            Value::Null
+        };
         obj([
             ("__typename", json!("MediaImage")),
             ("id", json!(gid("MediaImage", self.id))),
             ("alt", json!(self.alt)),
             ("mediaContentType", json!("IMAGE")),
-            ("status", json!(if ready { "READY" } else { "PROCESSING" })),
-            (
-                "image",
-                if ready {
-                    obj([
-                        ("__typename", json!("Image")),
-                        ("url", json!(self.url)),
-                        ("width", json!(800)),
-                        ("height", json!(800)),
-                    ])
-                } else {
-                    Value::Null
-                },
-            ),
+            ("status", json!(status.as_str())),
+            ("mediaErrors", Value::Array(errors)),
+            ("mediaWarnings", json!([])),
+            ("image", image),
         ])
     }
+}
+
+/// Width and height of a PNG (from its IHDR chunk).
+fn png_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    if !bytes.starts_with(b"\x89PNG\r\n\x1a\n") || bytes.get(12..16)? != b"IHDR" {
+        return None;
+    }
+    let word = |at: usize| -> Option<u32> {
+        Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+    };
+    Some((word(16)?, word(20)?))
 }
 
 impl SimProduct {
     /// The product as a GraphQL node. Built without `json!` around nested values (which
     /// would copy them by serialising): this runs for every product of every page.
-    pub fn node(&self) -> Value {
-        let media: Vec<Value> = self.media.iter().map(SimMedia::node).collect();
+    pub fn node(&self, base: &str) -> Value {
+        let media: Vec<Value> = self.media.iter().map(|m| m.node(base)).collect();
         let variants: Vec<Value> = self
             .variants
             .iter()
