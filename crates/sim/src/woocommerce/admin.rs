@@ -28,6 +28,9 @@ pub struct Edit {
     pub add_image: bool,
     /// Removes this attachment from the gallery.
     pub remove_image: Option<u64>,
+    /// Gives the variation named by `variation_sku` a newly uploaded image: an attachment of
+    /// its own, not added to the gallery (as wp-admin's variation image picker does).
+    pub variation_image: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -56,10 +59,16 @@ impl WooSim {
     pub fn edit_product(&self, id: u64, edit: &Edit) -> bool {
         let lag = self.harness.faults.index_lag();
         let now = now_secs();
+        if edit.variation_image && edit.variation_sku.is_none() {
+            return false;
+        }
         let mut shop = self.lock();
         let new_image = edit
             .add_image
             .then(|| shop.add_attachment("merchant upload", "", now));
+        let variation_image = edit
+            .variation_image
+            .then(|| shop.add_attachment("merchant variation upload", "", now));
         let Some(p) = shop.products.get_mut(&id) else {
             return false;
         };
@@ -73,6 +82,9 @@ impl WooSim {
                 }) {
                     Some((_, v)) => {
                         v.modified = now;
+                        if variation_image.is_some() {
+                            v.image = variation_image;
+                        }
                         &mut v.fields
                     }
                     None => return false,

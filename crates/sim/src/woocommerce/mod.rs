@@ -383,6 +383,12 @@ impl WooSim {
         self.lock().attachments.len()
     }
 
+    /// The bytes a download of attachment `id`'s `src` gets.
+    pub fn attachment_bytes(&self, id: u64) -> Option<Vec<u8>> {
+        let file = self.lock().attachments.get(&id)?.file.clone();
+        Some(file.bytes().to_vec())
+    }
+
     /// How many orders exist.
     pub fn order_count(&self) -> usize {
         self.lock().orders.len()
