@@ -178,7 +178,7 @@ impl WooCommerce {
             let Err(error) = outcome else { continue };
             let again = idempotent && error.is_retryable() && attempt + 1 < ATTEMPTS;
             if !again {
-                return Err(error);
+                return Err(mapping::name_field(error));
             }
             let wait = error.retry_hint().unwrap_or(Duration::from_millis(20));
             tokio::time::sleep(wait).await;

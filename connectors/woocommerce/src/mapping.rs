@@ -858,6 +858,42 @@ pub fn order_update_body(order: &SalesOrder, fields: &FieldSet) -> Value {
     Value::Object(out)
 }
 
+/// The record field a WooCommerce error code is about, for codes whose answer names none (no
+/// `data.params`): an image that could not be downloaded or does not exist (products and
+/// variations alike) is `images`; a refused SKU is `sku`.
+pub fn field_of_code(code: &str) -> Option<&'static str> {
+    const IMAGE_CODES: &[&str] = &[
+        "woocommerce_product_image_upload_error",
+        "woocommerce_variation_image_upload_error",
+        "woocommerce_product_invalid_image_id",
+        "woocommerce_variation_invalid_image_id",
+        "woocommerce_rest_invalid_remote_image_url",
+        "woocommerce_rest_invalid_image_url",
+        "woocommerce_rest_invalid_image",
+    ];
+    if IMAGE_CODES.contains(&code) {
+        Some("images")
+    } else if code.contains("sku") {
+        Some("sku")
+    } else {
+        None
+    }
+}
+
+/// Names the field of a `Rejected` that has none by its code ([`field_of_code`]), so the
+/// issue raised on the record says which part of it was refused.
+pub fn name_field(error: ConnectorError) -> ConnectorError {
+    match &error {
+        ConnectorError::Rejected {
+            code, field: None, ..
+        } => match field_of_code(code) {
+            Some(field) => error.with_field(field),
+            None => error,
+        },
+        _ => error,
+    }
+}
+
 /// A per-item batch error (`{"id","error":{code,message,data}}`) as `Rejected`.
 pub fn item_error(item: &Value) -> Option<ConnectorError> {
     let error = item.get("error")?;
@@ -867,11 +903,10 @@ pub fn item_error(item: &Value) -> Option<ConnectorError> {
         .get("data")
         .and_then(|d| d.get("params"))
         .and_then(Value::as_object)
-        .and_then(|p| p.keys().next().cloned())
-        .or_else(|| code.contains("sku").then(|| "sku".to_owned()));
-    let mut e = ConnectorError::rejected(code, message).with_payload(item.clone());
-    if let Some(field) = field {
-        e = e.with_field(field);
-    }
-    Some(e)
+        .and_then(|p| p.keys().next().cloned());
+    let e = ConnectorError::rejected(code, message).with_payload(item.clone());
+    Some(match field {
+        Some(field) => e.with_field(field),
+        None => name_field(e),
+    })
 }
