@@ -1148,7 +1148,14 @@ impl MercadoLibre {
                 adopted: false,
             });
         }
-        let idempotency = if moves.values().any(|d| *d != 0) {
+        // Stock moves are deltas, and a variation sent without an id is created: sent twice,
+        // either would apply twice. Such a PUT is never repeated blindly; after a lost answer
+        // the write is repeated from a fresh read (which finds a created variation by SKU).
+        let creates_variations = body
+            .get("variations")
+            .and_then(Value::as_array)
+            .is_some_and(|list| list.iter().any(|v| v.get("id").is_none()));
+        let idempotency = if moves.values().any(|d| *d != 0) || creates_variations {
             Idempotency::NonIdempotent
         } else {
             Idempotency::Idempotent
@@ -1344,7 +1351,10 @@ fn id_json(id: &str) -> Value {
 }
 
 /// The full `variations` list of a PUT: MercadoLibre deletes variations left out, so every
-/// kept one is named by id, with the fields this write changes.
+/// kept one is named by id, with the fields this write changes. A new variant (no id the item
+/// knows) whose SKU an otherwise unclaimed variation already has is that variation: an earlier
+/// attempt of this write, whose answer was lost, created it, and sending it again without its
+/// id would create it twice.
 fn variations_body(
     current: &MlItem,
     product: &Product,
@@ -1352,12 +1362,40 @@ fn variations_body(
     moves: &BTreeMap<&str, i64>,
     kept_pictures: Option<&std::collections::BTreeSet<&str>>,
 ) -> Result<Vec<Value>, ConnectorError> {
-    let by_id: BTreeMap<&str, &tidemark_core::Variant> = product
+    let current_ids: std::collections::BTreeSet<&str> = current
+        .variations
+        .iter()
+        .filter_map(|c| c.id.as_ref().map(|i| i.0.as_str()))
+        .collect();
+    let mut by_id: BTreeMap<&str, &tidemark_core::Variant> = product
         .variants
         .iter()
         .filter_map(|v| v.external_id.as_ref().map(|e| (e.as_str(), v)))
         .collect();
     let replace = fields.contains(&Field::Variants);
+    let is_new = |v: &tidemark_core::Variant| {
+        v.external_id
+            .as_ref()
+            .is_none_or(|e| !current_ids.contains(e.as_str()))
+    };
+    // Indexes of new variants bound to an existing variation by SKU.
+    let mut bound = std::collections::BTreeSet::new();
+    if replace {
+        for (n, v) in product.variants.iter().enumerate() {
+            let Some(sku) = v.sku.as_ref().filter(|_| is_new(v)) else {
+                continue;
+            };
+            let found = current.variations.iter().find_map(|c| {
+                let id = c.id.as_ref()?.0.as_str();
+                (!by_id.contains_key(id) && mapping::variation_sku(c).as_ref() == Some(sku))
+                    .then_some(id)
+            });
+            if let Some(id) = found {
+                by_id.insert(id, v);
+                bound.insert(n);
+            }
+        }
+    }
     let mut out = Vec::new();
     for v in &current.variations {
         let Some(id) = v.id.as_ref().map(|i| i.0.as_str()) else {
@@ -1388,14 +1426,12 @@ fn variations_body(
         out.push(entry);
     }
     if replace {
-        for v in product.variants.iter().filter(|v| {
-            v.external_id.as_ref().is_none_or(|e| {
-                !current
-                    .variations
-                    .iter()
-                    .any(|c| c.id.as_ref().is_some_and(|i| i.0 == e.0))
-            })
-        }) {
+        for (_, v) in product
+            .variants
+            .iter()
+            .enumerate()
+            .filter(|(n, v)| is_new(v) && !bound.contains(n))
+        {
             let mut entry = json!({
                 "available_quantity": v.stock.unwrap_or(0).max(0),
                 "attribute_combinations": v.options.iter()

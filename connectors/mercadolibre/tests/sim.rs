@@ -407,6 +407,61 @@ async fn with_10_percent_faults_scans_and_writes_complete_without_duplicates() {
     assert!(stats.faults.values().sum::<u64>() > 0, "{stats:?}");
 }
 
+/// A record read by id, repeating retryable failures.
+async fn read(ml: &MercadoLibre, kind: ScanKind, id: &ExternalId) -> ExternalRecord {
+    for _ in 0..30 {
+        match ml.fetch_one(kind, id).await {
+            Ok(Some(record)) => return record,
+            Ok(None) => panic!("{id} not found"),
+            Err(e) if e.is_retryable() => {}
+            Err(e) => panic!("reading {id}: {e}"),
+        }
+    }
+    panic!("reading {id} kept failing")
+}
+
+#[tokio::test]
+async fn a_variation_added_by_an_update_whose_answer_was_lost_is_not_added_twice() {
+    let s = setup(fast(3, 0), FaultConfig::none(), 200.0).await;
+    let id = ExternalId::new(s.sim.item_ids()[0].clone());
+    let mut p = product(&read(&s.ml, ScanKind::Products, &id).await).clone();
+    let mut added = p.variants[0].clone();
+    added.external_id = None;
+    added.sku = Some(tidemark_core::Sku("NEW-VAR-1".into()));
+    added.image_hashes.clear();
+    if let Some(color) = added.options.get_mut("color") {
+        *color = "Turquesa".into();
+    }
+    p.variants.push(added);
+    let op = WriteOp::UpdateProduct {
+        external_id: id.clone(),
+        product: p.clone(),
+        fields: [Field::Variants].into_iter().collect(),
+        stock: vec![],
+    };
+    s.sim.lose_update_answers(1);
+    let err = write(&s.ml, op.clone()).await.unwrap_err();
+    // A PUT that creates a variation is not repeated blindly by the client.
+    assert!(err.is_maybe_applied(), "{err}");
+    let confirmed = write(&s.ml, op).await.unwrap();
+    let item = s.sim.item_json(&s.running.base_url, id.as_str()).unwrap();
+    let skus: Vec<&str> = item["variations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["attributes"][0]["value_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(skus.len(), p.variants.len(), "{skus:?}");
+    assert_eq!(skus.iter().filter(|k| **k == "NEW-VAR-1").count(), 1);
+    let got = product(&confirmed.record);
+    let new = got
+        .variants
+        .iter()
+        .find(|v| v.sku.as_ref().is_some_and(|k| k.0 == "NEW-VAR-1"))
+        .unwrap();
+    assert!(new.external_id.is_some());
+}
+
 #[tokio::test]
 async fn a_refresh_during_a_scan_rotates_and_persists_the_pair() {
     let s = setup(fast(350, 0), FaultConfig::none(), 200.0).await;

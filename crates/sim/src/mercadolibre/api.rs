@@ -911,7 +911,7 @@ async fn update_item(
     };
     let base = base_of(&headers);
     let lag = sim.harness.faults.index_lag();
-    let answer = {
+    let (answer, lost) = {
         let mut market = sim.lock();
         let Some(mut item) = market.items.get(&id).cloned() else {
             return not_found_item(&id);
@@ -926,9 +926,15 @@ async fn update_item(
         item.last_updated = now_millis().max(item.last_updated + 1);
         let rendered = market.render_item(&base, &item);
         market.items.insert(id.clone(), item);
-        rendered
+        let lost = market.lose_update_answers > 0;
+        market.lose_update_answers = market.lose_update_answers.saturating_sub(1);
+        (rendered, lost)
     };
     notify::send(&sim, "items", &format!("/items/{id}"));
+    if lost {
+        // Applied, but the caller hears a gateway failure.
+        return ml_error(StatusCode::BAD_GATEWAY, "bad_gateway", "Bad Gateway");
+    }
     Json(answer).into_response()
 }
 

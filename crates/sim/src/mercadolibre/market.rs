@@ -287,6 +287,8 @@ pub struct Market {
     pub short_scan_page: Option<(usize, usize)>,
     /// The next this many `POST /items` create the item, then answer 502.
     pub lose_create_answers: u32,
+    /// Item `PUT`s still to be applied and then answered 502 (`MlSim::lose_update_answers`).
+    pub lose_update_answers: u32,
     /// Every picture the CDN serves, by id: those of items (also after they leave an item,
     /// as CDN URLs outlive listings) and uploaded ones not yet on any item. An item write may
     /// name any of them by `{id}`.
@@ -398,6 +400,7 @@ impl Market {
             index_behind: HashMap::new(),
             short_scan_page: None,
             lose_create_answers: 0,
+            lose_update_answers: 0,
             pictures: HashMap::new(),
         }
     }

@@ -152,6 +152,12 @@ impl MlSim {
         self.lock().lose_create_answers = count;
     }
 
+    /// The next `count` item updates (`PUT /items/{id}`) are applied, then answered 502
+    /// `bad_gateway` (the caller cannot tell whether they happened).
+    pub fn lose_update_answers(&self, count: u32) {
+        self.lock().lose_update_answers = count;
+    }
+
     /// Every item id, in creation order.
     pub fn item_ids(&self) -> Vec<String> {
         self.lock().items.keys().cloned().collect()
