@@ -110,42 +110,106 @@ fn product(r: &ExternalRecord) -> &Product {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn full_scan_of_5000_items_returns_each_once_with_variations_and_pictures() {
+async fn full_scan_of_5000_items_under_index_lag_returns_each_once_with_variations_and_pictures() {
+    use tidemark_sim::mercadolibre::ItemEdit;
     // One description read per item: a faster bucket keeps the test short.
     let config = MlConfig {
         rate_per_second: Some(2_000.0),
         rate_burst: 50,
         ..fast(5_000, 0)
     };
-    let s = setup(config, FaultConfig::none(), 1_000.0).await;
-    let records = scan_all(&s.ml, ScanKind::Products, ScanScope::Full).await;
-    let ids: Vec<String> = records.iter().map(|r| r.external_id.0.clone()).collect();
-    let unique: BTreeSet<&String> = ids.iter().collect();
-    assert_eq!(ids.len(), 5_000);
+    // The search index stays behind every write for longer than the scan lasts.
+    let faults = FaultConfig {
+        index_lag_ms: 120_000,
+        ..FaultConfig::none()
+    };
+    let s = setup(config, faults, 1_000.0).await;
+    let ids = s.sim.item_ids();
+    let edit = |n: usize| ItemEdit {
+        price: Some(format!("{}.25", 1_000 + n)),
+        add_picture: n.is_multiple_of(2),
+        ..ItemEdit::default()
+    };
+    // Edits the index does not show yet: before the scan, and between its pages.
+    for (n, id) in ids.iter().enumerate().step_by(10) {
+        s.sim.edit_item(id, &edit(n)).unwrap();
+    }
+    let started = Instant::now();
+    let mut records = Vec::new();
+    let mut cursor: Option<Cursor> = None;
+    let mut pages = 0usize;
+    loop {
+        let page =
+            s.ml.scan_page(ScanKind::Products, &ScanScope::Full, cursor.as_ref())
+                .await
+                .unwrap();
+        pages += 1;
+        records.extend(page.records);
+        if pages.is_multiple_of(5) {
+            // Items of later pages only (a scan returns ids in id order), so every record
+            // can be compared with the item as it is at the end.
+            let read = pages * tidemark_mercadolibre::client::SCAN_LIMIT;
+            for (n, id) in ids.iter().enumerate().skip(read + pages).step_by(97) {
+                s.sim.edit_item(id, &edit(n)).unwrap();
+            }
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let elapsed = started.elapsed();
+    let stats = s.sim.harness.stats.snapshot();
+    println!(
+        "5,000 items under index lag: {pages} pages, {} requests, {elapsed:?}",
+        stats.requests
+    );
+    let got: Vec<String> = records.iter().map(|r| r.external_id.0.clone()).collect();
+    let unique: BTreeSet<&String> = got.iter().collect();
+    assert_eq!(got.len(), 5_000, "each item once");
     assert_eq!(unique.len(), 5_000);
-    for r in records.iter().step_by(97) {
+    // Every record is the item as it is now (reads by id do not lag), variations and
+    // pictures included.
+    for r in &records {
         let item = s
             .sim
             .item_json(&s.running.base_url, r.external_id.as_str())
             .unwrap();
         let p = product(r);
-        assert_eq!(
-            p.variants.len(),
-            item["variations"].as_array().unwrap().len()
-        );
-        assert_eq!(p.images.len(), item["pictures"].as_array().unwrap().len());
-        assert!(p.variants.iter().all(|v| v.options.contains_key("color")));
-        assert!(p.variants.iter().all(|v| !v.image_hashes.is_empty()));
+        let variations = item["variations"].as_array().unwrap();
+        assert_eq!(p.variants.len(), variations.len(), "{}", r.external_id);
+        for (v, w) in p.variants.iter().zip(variations) {
+            assert_eq!(
+                v.external_id.as_ref().unwrap().as_str(),
+                w["id"].to_string()
+            );
+            assert_eq!(v.price.unwrap().to_string(), w["price"].to_string());
+            assert!(v.options.contains_key("color"));
+            assert!(!v.image_hashes.is_empty());
+        }
+        let pictures: Vec<&str> = item["pictures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap())
+            .collect();
+        let images: Vec<&str> = p
+            .images
+            .iter()
+            .map(|i| i.external_id.as_ref().unwrap().as_str())
+            .collect();
+        assert_eq!(images, pictures, "{}", r.external_id);
     }
-    assert_eq!(s.sim.harness.stats.snapshot().throttled, 0);
+    assert_eq!(stats.throttled, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_5_rps_the_client_paces_itself_and_gets_no_429() {
-    // The simulator's default bucket: 5 req/s.
+    // The simulator's default bucket: 5 req/s. A scan reads each item's description too, so
+    // 100 items are about 107 requests: some 20 s.
     let s = setup(
         MlConfig {
-            items: 300,
+            items: 100,
             orders: 0,
             ..MlConfig::default()
         },
@@ -156,10 +220,14 @@ async fn at_5_rps_the_client_paces_itself_and_gets_no_429() {
     let started = Instant::now();
     let records = scan_all(&s.ml, ScanKind::Products, ScanScope::Full).await;
     let elapsed = started.elapsed();
-    assert_eq!(records.len(), 300);
+    assert_eq!(records.len(), 100);
     let stats = s.sim.harness.stats.snapshot();
-    // 4 scan pages (the last empty) + 15 multigets.
-    assert!(stats.requests >= 18, "{stats:?}");
+    // 2 scan pages (the last empty) + 5 multigets + 100 descriptions.
+    assert!(stats.requests >= 107, "{stats:?}");
+    println!(
+        "100 items at 5 req/s: {} requests in {elapsed:?}",
+        stats.requests
+    );
     assert_eq!(stats.throttled, 0, "{stats:?}");
     let floor = Duration::from_secs_f64((stats.requests - 1) as f64 / 5.0 * 0.9);
     assert!(elapsed >= floor, "{elapsed:?} < {floor:?}: not paced");
@@ -374,50 +442,94 @@ async fn writes_of_every_kind_land_and_read_back() {
     assert!(matches!(err, ConnectorError::Rejected { .. }), "{err}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_10_percent_faults_scans_and_writes_complete_without_duplicates() {
-    let mut faults = FaultConfig::uniform(0.02, 7);
-    faults.timeout_hold_ms = 300;
-    faults.slow_ms = 50;
-    let s = setup(fast(400, 120), faults, 200.0).await;
-    let records = scan_all(&s.ml, ScanKind::Products, ScanScope::Full).await;
-    let unique: BTreeSet<String> = records.iter().map(|r| r.external_id.0.clone()).collect();
-    assert_eq!(unique.len(), 400);
-    let orders = scan_all(&s.ml, ScanKind::Orders, ScanScope::Full).await;
-    let unique: BTreeSet<String> = orders.iter().map(|r| r.external_id.0.clone()).collect();
-    assert_eq!(unique.len(), 120);
-
-    for seed in 20_000..20_015 {
-        let op = WriteOp::CreateProduct {
-            product: sample::product(seed),
-        };
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            match write(&s.ml, op.clone()).await {
-                Ok(_) => break,
-                Err(e) if e.is_retryable() && attempts < 30 => {}
-                Err(e) => panic!("create {seed} failed: {e}"),
-            }
-        }
+#[tokio::test]
+async fn a_picture_source_mercadolibre_cannot_download_is_an_issue_on_that_record() {
+    let s = setup(fast(3, 0), FaultConfig::none(), 200.0).await;
+    let id = ExternalId::new(s.sim.item_ids()[0].clone());
+    let before = read(&s.ml, ScanKind::Products, &id).await;
+    let json_before = s.sim.item_json(&s.running.base_url, id.as_str()).unwrap();
+    let mut p = product(&before).clone();
+    p.title = "No debería cambiar".into();
+    for v in &mut p.variants {
+        v.price = Some(Decimal::new(77_777, 2));
     }
+    let mut lost = p.images[0].clone();
+    lost.external_id = None;
+    lost.src = "https://images.invalid/lost.png".into();
+    p.images.push(lost);
+    let at = p.images.len() - 1;
+    let err = write(
+        &s.ml,
+        WriteOp::UpdateProduct {
+            external_id: id.clone(),
+            product: p,
+            fields: [Field::Title, Field::Price, Field::Images]
+                .into_iter()
+                .collect(),
+            stock: vec![],
+        },
+    )
+    .await
+    .unwrap_err();
+    println!("update: {err}");
+    match &err {
+        ConnectorError::Rejected {
+            code,
+            message,
+            field,
+            ..
+        } => {
+            assert_eq!(code, "item.pictures.source.invalid");
+            assert!(
+                message.contains("https://images.invalid/lost.png"),
+                "{message}"
+            );
+            assert_eq!(
+                field.as_deref(),
+                Some(format!("item.pictures[{at}].source").as_str())
+            );
+        }
+        other => panic!("{other}"),
+    }
+    assert!(!err.is_retryable(), "repeating it unchanged fails again");
+    // Nothing of the write was applied.
+    assert_eq!(
+        s.sim.item_json(&s.running.base_url, id.as_str()).unwrap(),
+        json_before
+    );
+    assert_eq!(
+        read(&s.ml, ScanKind::Products, &id).await.content,
+        before.content
+    );
+
+    // A create: rejected, nothing created, and once the image is fixed it creates once.
+    let mut new = sample::product(9_321);
+    new.images[0].src = "https://images.invalid/first.png".into();
+    let err = write(
+        &s.ml,
+        WriteOp::CreateProduct {
+            product: new.clone(),
+        },
+    )
+    .await
+    .unwrap_err();
+    println!("create: {err}");
+    match &err {
+        ConnectorError::Rejected { code, field, .. } => {
+            assert_eq!(code, "item.pictures.source.invalid");
+            assert_eq!(field.as_deref(), Some("item.pictures[0].source"));
+        }
+        other => panic!("{other}"),
+    }
+    assert_eq!(s.sim.item_ids().len(), 3);
+    assert_eq!(s.sim.harness.stats.snapshot().creates, 0);
+    new.images[0].src = "https://cdn.example.com/fixed/first.png".into();
+    let created = write(&s.ml, WriteOp::CreateProduct { product: new })
+        .await
+        .unwrap();
+    assert!(!created.adopted);
     let stats = s.sim.harness.stats.snapshot();
-    assert_eq!(stats.duplicate_creates, 0, "{stats:?}");
-    assert_eq!(stats.creates, 15, "{stats:?}");
-    assert!(stats.faults.values().sum::<u64>() > 0, "{stats:?}");
-}
-
-/// A record read by id, repeating retryable failures.
-async fn read(ml: &MercadoLibre, kind: ScanKind, id: &ExternalId) -> ExternalRecord {
-    for _ in 0..30 {
-        match ml.fetch_one(kind, id).await {
-            Ok(Some(record)) => return record,
-            Ok(None) => panic!("{id} not found"),
-            Err(e) if e.is_retryable() => {}
-            Err(e) => panic!("reading {id}: {e}"),
-        }
-    }
-    panic!("reading {id} kept failing")
+    assert_eq!((stats.creates, stats.duplicate_creates), (1, 0));
 }
 
 #[tokio::test]
@@ -460,6 +572,254 @@ async fn a_variation_added_by_an_update_whose_answer_was_lost_is_not_added_twice
         .find(|v| v.sku.as_ref().is_some_and(|k| k.0 == "NEW-VAR-1"))
         .unwrap();
     assert!(new.external_id.is_some());
+}
+
+/// A record read by id, repeating retryable failures.
+async fn read(ml: &MercadoLibre, kind: ScanKind, id: &ExternalId) -> ExternalRecord {
+    for _ in 0..30 {
+        match ml.fetch_one(kind, id).await {
+            Ok(Some(record)) => return record,
+            Ok(None) => panic!("{id} not found"),
+            Err(e) if e.is_retryable() => {}
+            Err(e) => panic!("reading {id}: {e}"),
+        }
+    }
+    panic!("reading {id} kept failing")
+}
+
+/// Repeats a write until it lands, as the engine's job would: retryable failures (also those
+/// that may have been applied) again, each attempt built by `op` from a fresh read of the
+/// record, so stock moves start from what the platform has now. Returns the attempts made.
+async fn settle<F, Fut>(ml: &MercadoLibre, what: &str, mut op: F) -> u32
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = WriteOp>,
+{
+    for attempt in 1..=30 {
+        match write(ml, op().await).await {
+            Ok(_) => return attempt,
+            Err(e) if e.is_retryable() => {}
+            Err(e) => panic!("{what} failed: {e}"),
+        }
+    }
+    panic!("{what} did not land in 30 attempts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_10_percent_faults_scans_and_writes_of_every_kind_complete_without_duplicates() {
+    // 2 % of each of five kinds: rate limited, server error, timeout after applying, truncated
+    // answer, slow answer.
+    let mut faults = FaultConfig::uniform(0.02, 7);
+    faults.timeout_hold_ms = 300;
+    faults.slow_ms = 50;
+    let s = setup(fast(400, 120), faults, 200.0).await;
+    let started = Instant::now();
+    let records = scan_all(&s.ml, ScanKind::Products, ScanScope::Full).await;
+    let unique: BTreeSet<String> = records.iter().map(|r| r.external_id.0.clone()).collect();
+    assert_eq!(unique.len(), 400);
+    let orders = scan_all(&s.ml, ScanKind::Orders, ScanScope::Full).await;
+    let unique: BTreeSet<String> = orders.iter().map(|r| r.external_id.0.clone()).collect();
+    assert_eq!(unique.len(), 120);
+    let scanned = started.elapsed();
+    let mut attempts = 0;
+
+    // Creates.
+    for seed in 20_000..20_015 {
+        let op = WriteOp::CreateProduct {
+            product: sample::product(seed),
+        };
+        attempts += settle(&s.ml, &format!("create {seed}"), || async { op.clone() }).await;
+    }
+
+    // Unsold items with at least two variations and two pictures (one of each to drop).
+    let ids: Vec<ExternalId> = s
+        .sim
+        .item_ids()
+        .into_iter()
+        .filter(|id| {
+            let item = s.sim.item_json(&s.running.base_url, id).unwrap();
+            item["variations"].as_array().unwrap().len() >= 2
+                && item["pictures"].as_array().unwrap().len() >= 2
+                // Titles lock once an item has sales.
+                && item["sold_quantity"] == 0
+        })
+        .map(ExternalId)
+        .collect();
+    assert!(ids.len() >= 19, "{} items fit", ids.len());
+    // Updates of title, price, status, pictures (one dropped, one added by source), stock and
+    // description together. The wanted product is fixed once; only the stock move is made
+    // again from each fresh read (a move is a delta on what the platform has).
+    let mut wanted_stock = Vec::new();
+    for (n, id) in ids.iter().take(8).enumerate() {
+        let initial = product(&read(&s.ml, ScanKind::Products, id).await).clone();
+        let mut p = initial.clone();
+        p.title = format!("Con fallas {n}");
+        p.status = tidemark_core::ProductStatus::Paused;
+        p.description = format!("Descripción con fallas {n}");
+        for v in &mut p.variants {
+            v.price = Some(Decimal::new(5_000 + n as i64, 2));
+        }
+        p.images.remove(0);
+        let mut added = p.images[0].clone();
+        added.external_id = None;
+        added.src = format!("https://cdn.example.com/faults/{n}.png");
+        p.images.push(added);
+        let variant = p.variants[0].external_id.clone().unwrap();
+        let target = initial.variants[0].stock.unwrap() + 7;
+        wanted_stock.push((id.clone(), variant.clone(), target));
+        let fields = [
+            Field::Title,
+            Field::Price,
+            Field::Status,
+            Field::Images,
+            Field::Stock,
+            Field::Description,
+        ];
+        attempts += settle(&s.ml, &format!("update {id}"), || {
+            let (p, variant, id) = (p.clone(), variant.clone(), id.clone());
+            let ml = &s.ml;
+            async move {
+                let now = product(&read(ml, ScanKind::Products, &id).await).variants[0]
+                    .stock
+                    .unwrap();
+                WriteOp::UpdateProduct {
+                    external_id: id,
+                    product: p,
+                    fields: fields.into_iter().collect(),
+                    stock: vec![StockChange {
+                        variant,
+                        sku: None,
+                        from: now,
+                        to: target,
+                    }],
+                }
+            }
+        })
+        .await;
+    }
+
+    // Variations replaced: the last one removed, a new one (with its SKU) added.
+    let mut new_skus = Vec::new();
+    for (n, id) in ids.iter().skip(8).take(6).enumerate() {
+        let mut p = product(&read(&s.ml, ScanKind::Products, id).await).clone();
+        p.variants.pop();
+        let mut added = p.variants[0].clone();
+        added.external_id = None;
+        added.sku = Some(tidemark_core::Sku(format!("FLT-{n}")));
+        added.image_hashes.clear();
+        if let Some(color) = added.options.get_mut("color") {
+            *color = format!("Fucsia {n}");
+        }
+        p.variants.push(added);
+        new_skus.push((id.clone(), p.variants.len(), format!("FLT-{n}")));
+        let op = WriteOp::UpdateProduct {
+            external_id: id.clone(),
+            product: p,
+            fields: [Field::Variants].into_iter().collect(),
+            stock: vec![],
+        };
+        attempts += settle(&s.ml, &format!("variants of {id}"), || async { op.clone() }).await;
+    }
+
+    // Picture deletes.
+    let mut deleted = Vec::new();
+    for id in ids.iter().skip(14).take(5) {
+        let gone = product(&read(&s.ml, ScanKind::Products, id).await).images[0].clone();
+        deleted.push((id.clone(), gone.external_id.clone().unwrap()));
+        let op = WriteOp::DeleteProductImage {
+            product_id: id.clone(),
+            image_id: gone.external_id.clone(),
+            content_hash: gone.content_hash,
+        };
+        attempts += settle(&s.ml, &format!("picture delete on {id}"), || async {
+            op.clone()
+        })
+        .await;
+    }
+
+    // Shipment tracking on orders the seller ships.
+    let order_ids = s.sim.order_ids();
+    for (n, order_id) in order_ids.iter().take(5).enumerate() {
+        assert!(s.sim.set_shipping_mode(*order_id, "me1"));
+        let id = ExternalId::new(order_id.to_string());
+        let RecordContent::Order(mut order) = read(&s.ml, ScanKind::Orders, &id).await.content
+        else {
+            panic!("not an order")
+        };
+        order.shipments = vec![tidemark_core::Shipment {
+            carrier: Some("Correo Argentino".into()),
+            tracking_number: Some(format!("FLT-TRK-{n}")),
+            status: Default::default(),
+        }];
+        let op = WriteOp::UpdateOrder {
+            external_id: id.clone(),
+            order,
+            fields: [Field::Shipments].into_iter().collect(),
+        };
+        attempts += settle(&s.ml, &format!("tracking of {id}"), || async { op.clone() }).await;
+    }
+
+    let stats = s.sim.harness.stats.snapshot();
+    println!(
+        "10 % faults: scans {scanned:?}, 39 writes in {attempts} attempts, all in {:?}; \
+         {} requests, faults {:?}",
+        started.elapsed(),
+        stats.requests,
+        stats.faults
+    );
+    assert_eq!(stats.duplicate_creates, 0, "{stats:?}");
+    assert_eq!(stats.creates, 15, "{stats:?}");
+    assert!(stats.faults.values().sum::<u64>() > 0, "{stats:?}");
+
+    // Everything landed once.
+    let base = &s.running.base_url;
+    let first = product(&read(&s.ml, ScanKind::Products, &wanted_stock[0].0).await).clone();
+    assert_eq!(first.description, "Descripción con fallas 0");
+    for (n, (id, variant, target)) in wanted_stock.iter().enumerate() {
+        let item = s.sim.item_json(base, id.as_str()).unwrap();
+        assert_eq!(item["title"], format!("Con fallas {n}"));
+        assert_eq!(item["status"], "paused");
+        let v = item["variations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["id"].as_u64() == variant.as_str().parse::<u64>().ok())
+            .unwrap();
+        assert_eq!(v["available_quantity"], *target, "{id}");
+        let pictures = item["pictures"].as_array().unwrap();
+        let last = pictures.last().unwrap()["url"].as_str().unwrap();
+        assert!(last.starts_with(base.as_str()), "{last}");
+    }
+    for (id, count, sku) in &new_skus {
+        let item = s.sim.item_json(base, id.as_str()).unwrap();
+        let skus: Vec<String> = item["variations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                v["attributes"][0]["value_name"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(skus.len(), *count, "{id}: {skus:?}");
+        assert_eq!(
+            skus.iter().filter(|k| *k == sku).count(),
+            1,
+            "{id}: {skus:?}"
+        );
+    }
+    for (id, gone) in &deleted {
+        let item = s.sim.item_json(base, id.as_str()).unwrap();
+        assert!(
+            !item["pictures"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["id"] == gone.as_str())
+        );
+    }
 }
 
 #[tokio::test]
@@ -825,6 +1185,128 @@ async fn a_window_scan_walks_newest_first_and_stops_at_since() {
     assert!(
         requests <= (1 + 100 / 20 + edited.len()) as u64,
         "{requests} requests"
+    );
+}
+
+/// Ids of the records of a scan, each once, failing on a repeat.
+fn ids_once(records: &[ExternalRecord]) -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    for r in records {
+        assert!(
+            ids.insert(r.external_id.0.clone()),
+            "{} twice",
+            r.external_id
+        );
+    }
+    ids
+}
+
+#[tokio::test]
+async fn incremental_items_after_20_edits_are_those_20_and_an_edit_during_a_scan_is_caught_next() {
+    use tidemark_sim::mercadolibre::ItemEdit;
+    let s = setup(fast(600, 0), FaultConfig::none(), 200.0).await;
+    let ids = s.sim.item_ids();
+    let edit = |price: &str| ItemEdit {
+        price: Some(price.into()),
+        ..ItemEdit::default()
+    };
+    // MercadoLibre has no "updated since" filter for items: an incremental product scan is a
+    // window walking `orders=last_updated_desc` newest first, stopping at `since`.
+    let since = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let mut edited = BTreeSet::new();
+    for id in ids.iter().skip(3).step_by(29).take(20) {
+        s.sim.edit_item(id, &edit("321.50")).unwrap();
+        edited.insert(id.clone());
+    }
+    assert_eq!(edited.len(), 20);
+    let requests_before = s.sim.harness.stats.snapshot().requests;
+    let found = scan_all(&s.ml, ScanKind::Products, ScanScope::Window { since }).await;
+    let requests = s.sim.harness.stats.snapshot().requests - requests_before;
+    println!("20 edits of 600 items: a window scan of {requests} requests");
+    assert_eq!(ids_once(&found), edited);
+    for r in &found {
+        assert!(r.updated_at.unwrap() >= since);
+        let p = product(r);
+        assert!(
+            p.variants
+                .iter()
+                .all(|v| v.price == Some(Decimal::new(32_150, 2)))
+        );
+    }
+
+    // More edits, so that the next window spans three search pages; one item of the last
+    // page is edited again while the scan is on its first page.
+    let more: Vec<String> = ids
+        .iter()
+        .filter(|id| !edited.contains(*id))
+        .take(230)
+        .cloned()
+        .collect();
+    for (n, id) in more.iter().enumerate() {
+        s.sim.edit_item(id, &edit("99.99")).unwrap();
+        if n == 0 {
+            // Strictly older than the rest (edits in one millisecond sort by id).
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+    }
+    edited.extend(more.iter().cloned());
+    // The oldest of these edits: the window reaches it on its third page.
+    let moved = more[0].clone();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let scan_started = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
+    let scope = ScanScope::Window { since };
+    let first =
+        s.ml.scan_page(ScanKind::Products, &scope, None)
+            .await
+            .unwrap();
+    assert!(first.next.is_some(), "a window of 250 items spans pages");
+    assert!(!first.records.iter().any(|r| r.external_id.0 == moved));
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    s.sim.edit_item(&moved, &edit("55.55")).unwrap();
+    let mut records = first.records;
+    let mut cursor = first.next;
+    while let Some(c) = cursor {
+        let page =
+            s.ml.scan_page(ScanKind::Products, &scope, Some(&c))
+                .await
+                .unwrap();
+        records.extend(page.records);
+        cursor = page.next;
+    }
+    let seen: BTreeSet<String> = records.iter().map(|r| r.external_id.0.clone()).collect();
+    // The edit moved the item to the front, behind the scan: this scan misses it (the items
+    // it passed shift by one place, so a page may repeat one but none is skipped).
+    let missed: Vec<&String> = edited.difference(&seen).collect();
+    println!(
+        "window of {} edited items: {} records, missed during the scan: {missed:?}",
+        edited.len(),
+        records.len()
+    );
+    assert!(missed.iter().all(|id| **id == moved), "{missed:?}");
+    assert!(seen.is_subset(&edited));
+    // The next incremental scan, from when the last one started, catches it with its new
+    // price.
+    let next = scan_all(
+        &s.ml,
+        ScanKind::Products,
+        ScanScope::Window {
+            since: scan_started,
+        },
+    )
+    .await;
+    let caught: Vec<&ExternalRecord> = next.iter().filter(|r| r.external_id.0 == moved).collect();
+    assert_eq!(caught.len(), 1, "the item edited during the scan");
+    assert_eq!(
+        ids_once(&next),
+        BTreeSet::from([moved.clone()]),
+        "only it changed since"
+    );
+    assert!(
+        product(caught[0])
+            .variants
+            .iter()
+            .all(|v| v.price == Some(Decimal::new(5_555, 2)))
     );
 }
 
