@@ -751,32 +751,67 @@ impl WooCommerce {
         Ok(true)
     }
 
+    /// Removes an image from product `id`: from its gallery, and from the variations showing
+    /// it (a variation's image is read as one of the product's images, so one left there would
+    /// read back as if the delete had not happened). `{}` clears a variation's image.
     async fn delete_image(
         &self,
         id: u64,
         image_id: Option<&ExternalId>,
         hash: ContentHash,
     ) -> Result<ExternalRecord, ConnectorError> {
+        let is_it = |img: &Value| {
+            let same_id = image_id.is_some_and(|x| x.as_str() == id_u64(img).to_string());
+            let same_hash = img
+                .get("src")
+                .and_then(Value::as_str)
+                .is_some_and(|s| tidemark_core::hash::image_hash_url(s) == hash);
+            same_id || same_hash
+        };
         let (current, _) = self.get(&format!("products/{id}"), &[]).await?;
         let keep: Vec<Value> = current
             .get("images")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .filter(|img| {
-                let same_id = image_id.is_some_and(|x| x.as_str() == id_u64(img).to_string());
-                let same_hash = img
-                    .get("src")
-                    .and_then(Value::as_str)
-                    .is_some_and(|s| tidemark_core::hash::image_hash_url(s) == hash);
-                !(same_id || same_hash)
-            })
+            .filter(|img| !is_it(img))
             .map(|img| json!({"id": id_u64(img)}))
             .collect();
         let body = json!({"images": keep});
         let path = format!("products/{id}");
         self.call(|| ApiRequest::put(path.clone()).json(&body))
             .await?;
+        if current.get("type").and_then(Value::as_str) == Some("variable") {
+            let cleared: Vec<Value> = self
+                .variations(id)
+                .await?
+                .iter()
+                .filter(|v| {
+                    v.get("image")
+                        .is_some_and(|img| img.is_object() && is_it(img))
+                })
+                .map(|v| json!({"id": id_u64(v), "image": {}}))
+                .collect();
+            for chunk in cleared.chunks(MAX_BATCH) {
+                let body = json!({"update": chunk});
+                let path = format!("products/{id}/variations/batch");
+                // Repeatable: clearing an image twice leaves it cleared.
+                let (answer, _) = self
+                    .call(|| ApiRequest::post(path.clone(), Idempotency::Idempotent).json(&body))
+                    .await?;
+                if let Some(error) = answer
+                    .get("update")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .find_map(mapping::item_error)
+                {
+                    return Err(error.context(format!(
+                        "clearing the deleted image from variations of product {id}"
+                    )));
+                }
+            }
+        }
         self.product_by_id(id)
             .await?
             .ok_or_else(|| ConnectorError::not_found(format!("product {id}")))

@@ -184,7 +184,7 @@ fn image_refusals_in_batch_items_and_answers_name_images() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_variation_image_outside_the_gallery_is_read_and_rescans_see_no_change() {
+async fn a_variation_image_outside_the_gallery_is_read_alike_by_every_scan_kept_and_deleted() {
     let (sim, _running, wc) = setup(3, FaultConfig::none()).await;
     let pid = sim.product_ids()[0];
     let id = ExternalId::new(pid.to_string());
@@ -251,6 +251,35 @@ async fn a_variation_image_outside_the_gallery_is_read_and_rescans_see_no_change
     let written = results[0].outcome.clone().unwrap();
     assert_eq!(product_hash(product(&written.record)), product_hash(p));
     assert_eq!(product(&fetch(&wc, &id).await), p);
+
+    // Deleted, it is gone from the record: from the gallery it was written to, and from the
+    // variation.
+    let results = wc
+        .apply_writes(&[Write {
+            key: WriteKey::from("d"),
+            op: WriteOp::DeleteProductImage {
+                product_id: id.clone(),
+                image_id: reported.external_id.clone(),
+                content_hash: reported.content_hash,
+            },
+        }])
+        .await
+        .unwrap();
+    let deleted = results[0].outcome.clone().unwrap().record;
+    let left = product(&deleted);
+    assert_eq!(left.images.len(), gallery);
+    assert!(
+        !left
+            .images
+            .iter()
+            .any(|i| i.content_hash == reported.content_hash)
+    );
+    assert!(
+        left.variants
+            .iter()
+            .all(|v| !v.image_hashes.contains(&reported.content_hash))
+    );
+    assert_eq!(product(&fetch(&wc, &id).await), left);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
