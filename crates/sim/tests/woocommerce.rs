@@ -545,6 +545,12 @@ async fn an_image_copied_from_one_simulator_to_another_keeps_its_bytes() {
         json!({"name": "Up", "images": [{"src": "https://cdn.example.com/up.jpg"}]}),
     )
     .await;
+    // Media are static files: the first simulator's API faults do not reach them.
+    first.harness.faults.set(FaultConfig {
+        truncated: 0.5,
+        server_error: 0.5,
+        ..FaultConfig::none()
+    });
     for src in [&seeded["images"][0]["src"], &uploaded["images"][0]["src"]] {
         let src = src.as_str().unwrap();
         let (_, original) = download(&c, src).await;

@@ -54,6 +54,14 @@ pub fn routes(sim: WooSim) -> Router {
             &format!("{V3}/orders/{{id}}"),
             get(get_order).put(update_order),
         )
+        .with_state(sim)
+}
+
+/// The media files under `/wp-content/uploads`, served as a web server serves static files
+/// (WordPress's PHP is not involved): outside the harness, so never faulted nor counted. A copy
+/// of an image by another simulator therefore always gets its bytes.
+pub fn media_routes(sim: WooSim) -> Router {
+    Router::new()
         .route("/wp-content/uploads/{*path}", get(media))
         .with_state(sim)
 }

@@ -141,7 +141,8 @@ impl WooSim {
         }
     }
 
-    /// Platform routes (faulted, counted) plus the shared and WooCommerce admin routes.
+    /// Platform routes (faulted, counted) plus the media files (static: never faulted) and the
+    /// shared and WooCommerce admin routes.
     pub fn router(&self) -> Router {
         let platform = api::routes(self.clone()).layer(axum::middleware::from_fn_with_state(
             self.clone(),
@@ -149,6 +150,7 @@ impl WooSim {
         ));
         self.harness
             .wrap(platform)
+            .merge(api::media_routes(self.clone()))
             .merge(admin::routes(self.clone()))
     }
 
