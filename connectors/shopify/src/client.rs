@@ -93,8 +93,11 @@ pub struct CostFigures {
 
 /// Products served per page of a bulk full scan.
 pub const BULK_PAGE: usize = 250;
-/// The body cap of a bulk result file (the client's default cap suits API answers only).
-pub const BULK_MAX_BYTES: usize = 1 << 30;
+/// The longest a write waits for the images it added to be processed (READY or FAILED).
+pub const MEDIA_SETTLE: Duration = Duration::from_secs(10);
+/// Compare-and-set attempts of one stock write before it is left for later (each one lost to a
+/// sale landing between its read and its set).
+pub const STOCK_SET_ATTEMPTS: usize = 5;
 /// Polling a running bulk operation: first wait, and the longest wait between polls.
 const BULK_POLL_FIRST: Duration = Duration::from_millis(100);
 const BULK_POLL_MAX: Duration = Duration::from_secs(10);
@@ -107,12 +110,13 @@ struct BulkCursor {
     offset: usize,
 }
 
-/// A downloaded bulk result: products reassembled from their `__parentId` lines, shaped like
-/// the nodes of [`documents::PRODUCTS_PAGE`].
+/// A bulk result being read by a full scan: the operation and the open download, positioned
+/// after the products already served (products reassembled from their `__parentId` lines are
+/// shaped like the nodes of [`documents::PRODUCTS_PAGE`]).
 #[derive(Debug)]
-struct BulkFile {
+struct BulkStream {
     id: String,
-    products: Arc<Vec<Value>>,
+    reader: crate::bulk::BulkReader,
 }
 
 /// Paging state of a products or orders scan.
@@ -134,7 +138,9 @@ pub struct Shopify {
     /// the inventory item and cannot wait for a lookup).
     item_products: std::sync::Mutex<std::collections::HashMap<String, String>>,
     /// The bulk result being served by a full scan.
-    bulk_file: tokio::sync::Mutex<Option<BulkFile>>,
+    bulk_stream: tokio::sync::Mutex<Option<BulkStream>>,
+    /// Downloads bulk result files (no credentials, no limit on the whole download).
+    bulk_client: reqwest::Client,
 }
 
 impl std::fmt::Debug for Shopify {
@@ -173,7 +179,8 @@ impl Shopify {
             location: tokio::sync::OnceCell::new(),
             stats: Arc::new(CostStats::default()),
             item_products: std::sync::Mutex::default(),
-            bulk_file: tokio::sync::Mutex::default(),
+            bulk_stream: tokio::sync::Mutex::default(),
+            bulk_client: crate::bulk::client()?,
         })
     }
 
@@ -372,60 +379,72 @@ impl Shopify {
         }
     }
 
-    /// Downloads a bulk result file and reassembles its products: parent lines in file order,
-    /// children (`__parentId`) attached wherever they appear.
-    async fn download_bulk(&self, url: &str) -> Result<Vec<Value>, ConnectorError> {
-        let response = self
-            .http
-            .send(
-                ApiRequest::get(url)
-                    .max_body_bytes(BULK_MAX_BYTES)
-                    .context("a bulk operation result"),
-            )
-            .await?;
-        parse_bulk_lines(&response.body)
+    /// Opens the result of bulk operation `id` (waiting for it to end) positioned after
+    /// `offset` products. A file that is gone restarts the scan.
+    async fn open_bulk(&self, id: &str, offset: usize) -> Result<BulkStream, ConnectorError> {
+        let gone = |e: ConnectorError| match e {
+            ConnectorError::NotFound { .. } => ConnectorError::CursorExpired {
+                message: format!("the result file of bulk operation {id} is gone"),
+            },
+            other => other,
+        };
+        let mut reader = match self.await_bulk(id).await? {
+            Some(url) => crate::bulk::BulkReader::open(&self.bulk_client, &url)
+                .await
+                .map_err(gone)?,
+            None => crate::bulk::BulkReader::empty(),
+        };
+        reader.skip(offset).await?;
+        Ok(BulkStream {
+            id: id.to_owned(),
+            reader,
+        })
     }
 
-    /// One page of a bulk full scan from product `offset`.
+    /// One page of a bulk full scan from product `offset`. The download stays open between
+    /// pages; a resumed scan (another process, or after an error) downloads the file again
+    /// and skips the products already served.
     async fn serve_bulk(&self, id: &str, offset: usize) -> Result<ScanPage, ConnectorError> {
-        let products = {
-            let mut cache = self.bulk_file.lock().await;
-            match cache.as_ref() {
-                Some(file) if file.id == id => file.products.clone(),
-                _ => {
-                    let products = match self.await_bulk(id).await? {
-                        Some(url) => self.download_bulk(&url).await.map_err(|e| match e {
-                            ConnectorError::NotFound { .. } => ConnectorError::CursorExpired {
-                                message: format!("the result file of bulk operation {id} is gone"),
-                            },
-                            other => other,
-                        })?,
-                        None => Vec::new(),
-                    };
-                    let products = Arc::new(products);
-                    *cache = Some(BulkFile {
-                        id: id.to_owned(),
-                        products: products.clone(),
-                    });
-                    products
-                }
-            }
+        let mut slot = self.bulk_stream.lock().await;
+        let reusable = slot
+            .as_ref()
+            .is_some_and(|s| s.id == id && s.reader.served == offset);
+        let mut stream = match slot.take() {
+            Some(stream) if reusable => stream,
+            _ => self.open_bulk(id, offset).await?,
         };
-        let end = offset.saturating_add(BULK_PAGE).min(products.len());
-        let mut records = Vec::new();
-        for node in products.get(offset..end).into_iter().flatten() {
+        let mut nodes = Vec::with_capacity(BULK_PAGE);
+        while nodes.len() < BULK_PAGE {
+            let next = match stream.reader.next_product().await {
+                Ok(next) => next,
+                // A download held open between pages may have been closed by the other end:
+                // start it again once, at this page.
+                Err(ConnectorError::Transient { .. }) if reusable && nodes.is_empty() => {
+                    stream = self.open_bulk(id, offset).await?;
+                    stream.reader.next_product().await?
+                }
+                Err(e) => return Err(e),
+            };
+            match next {
+                Some(node) => nodes.push(node),
+                None => break,
+            }
+        }
+        let mut records = Vec::with_capacity(nodes.len());
+        for node in &nodes {
             let product_id = node["id"].as_str().unwrap_or_default();
             self.learn_items(product_id, node);
             records.push(mapping::product_from_graphql(node, self.currency)?);
         }
-        let next = if end < products.len() {
-            Some(Cursor::encode(&BulkCursor {
-                bulk: id.to_owned(),
-                offset: end,
-            })?)
-        } else {
-            *self.bulk_file.lock().await = None;
+        let next = if stream.reader.at_end() {
             None
+        } else {
+            let cursor = Cursor::encode(&BulkCursor {
+                bulk: id.to_owned(),
+                offset: stream.reader.served,
+            })?;
+            *slot = Some(stream);
+            Some(cursor)
         };
         Ok(ScanPage::new(records, next, None))
     }
@@ -807,7 +826,64 @@ impl Shopify {
         let id = set["product"]["id"]
             .as_str()
             .ok_or_else(|| ConnectorError::maybe_applied("productSet answered no product id"))?;
+        self.settle_media(id, product).await?;
         self.confirm(id).await
+    }
+
+    /// Waits (up to [`MEDIA_SETTLE`]) for the media a write has just added from `product`'s new
+    /// images (those without an external id) to leave PROCESSING: Shopify downloads them after
+    /// answering. A FAILED one ends the write as `Rejected` with Shopify's `mediaErrors` code
+    /// and message and the field `images.N`, so it becomes an issue on the record instead of a
+    /// write that is repeated for ever (a FAILED media is not an image of the product, so the
+    /// next diff would add it again). Media still processing at the deadline are left to
+    /// finish; they read as pending images meanwhile.
+    async fn settle_media(&self, id: &str, product: &Product) -> Result<(), ConnectorError> {
+        let kept: std::collections::HashSet<&str> = product
+            .images
+            .iter()
+            .filter_map(|i| i.external_id.as_ref().map(ExternalId::as_str))
+            .collect();
+        if kept.len() == product.images.len() {
+            return Ok(());
+        }
+        let first = u32::try_from(product.images.len())
+            .unwrap_or(250)
+            .clamp(1, 250);
+        let deadline = tokio::time::Instant::now() + MEDIA_SETTLE;
+        let mut wait = Duration::from_millis(50);
+        loop {
+            let data = self
+                .graphql(
+                    documents::PRODUCT_MEDIA_STATUS,
+                    json!({ "id": id, "first": first }),
+                    3 + first * documents::MEDIA_STATUS_NODE_COST,
+                    Idempotency::Idempotent,
+                    "the processing state of new images",
+                )
+                .await?;
+            if data["product"].is_null() {
+                return Err(ConnectorError::not_found(format!(
+                    "product {id} after writing it"
+                )));
+            }
+            let mut pending = false;
+            let nodes = data["product"]["media"]["nodes"].as_array();
+            for (position, media) in nodes.into_iter().flatten().enumerate() {
+                if media["id"].as_str().is_some_and(|m| kept.contains(m)) {
+                    continue;
+                }
+                match media["status"].as_str() {
+                    Some("FAILED") => return Err(failed_media(media, position, product)),
+                    Some("UPLOADED" | "PROCESSING") => pending = true,
+                    _ => {}
+                }
+            }
+            if !pending || tokio::time::Instant::now() >= deadline {
+                return Ok(());
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(1));
+        }
     }
 
     /// Adopts `existing` (ours by SKU): writes `product` to it, keeping its variants (matched by
@@ -945,6 +1021,9 @@ impl Shopify {
                 )
                 .await?;
             user_errors(&data["productSet"])?;
+            if fields.contains(&Field::Images) {
+                self.settle_media(id, product).await?;
+            }
         }
         // Prices, SKUs and barcodes of existing variants.
         let variant_fields = [
@@ -1003,8 +1082,9 @@ impl Shopify {
                 user_errors(&data["productVariantsBulkUpdate"])?;
             }
         }
-        // Stock moves last: deltas to the current quantity. Everything before the first move is
-        // safe to repeat; once a move was sent, a failure must not make the engine repeat it.
+        // Stock moves last, as compare-and-set writes of the current quantity plus the delta.
+        // Everything before the first set is safe to repeat; once a set was sent, a failure
+        // must not make the engine repeat it.
         let moves = op.stock_changes();
         let moves: Vec<_> = moves.iter().filter(|c| c.delta() != 0).collect();
         if moves.is_empty() {
@@ -1012,7 +1092,7 @@ impl Shopify {
         }
         let location = self.primary_location().await?;
         let items = inventory_items_of(id, self).await?;
-        let mut changes = Vec::new();
+        let mut deltas: Vec<(String, i64)> = Vec::new();
         for change in moves {
             let item = items
                 .iter()
@@ -1021,32 +1101,131 @@ impl Shopify {
                 .ok_or_else(|| {
                     ConnectorError::not_found(format!("variant {} of product {id}", change.variant))
                 })?;
-            changes.push(json!({ "delta": change.delta(), "inventoryItemId": item,
-                                 "locationId": location }));
+            deltas.push((item, change.delta()));
         }
         let mut sent = false;
-        for chunk in changes.chunks(250) {
-            let outcome = self
-                .graphql(
-                    documents::INVENTORY_ADJUST_QUANTITIES,
-                    json!({ "input": { "name": "available", "reason": "correction", "changes": chunk } }),
-                    10,
-                    Idempotency::NonIdempotent,
-                    "a stock move",
-                )
+        for chunk in deltas.chunks(250) {
+            self.set_stock(chunk, &location, &mut sent)
                 .await
-                .and_then(|data| user_errors(&data["inventoryAdjustQuantities"]));
-            match outcome {
-                Ok(()) => sent = true,
-                Err(e) if sent => return Err(after_moves(e)),
-                Err(e) => return Err(e),
-            }
+                .map_err(|e| if sent { after_moves(e) } else { e })?;
         }
         self.confirm(id).await.map_err(after_moves)
     }
+
+    /// Moves the stock of `deltas` (inventory item, delta; at most 250) at `location` by
+    /// compare-and-set: reads each item's `available`, sets it to that plus the delta with the
+    /// read value as `compareQuantity`. When a sale (or any other change) lands between the
+    /// read and the set, Shopify answers `COMPARE_QUANTITY_STALE` and sets nothing: the
+    /// quantities are read again and the set repeated, at most [`STOCK_SET_ATTEMPTS`] times.
+    /// `sent` becomes true once a set was applied.
+    async fn set_stock(
+        &self,
+        deltas: &[(String, i64)],
+        location: &str,
+        sent: &mut bool,
+    ) -> Result<(), ConnectorError> {
+        let mut last = None;
+        for _ in 0..STOCK_SET_ATTEMPTS {
+            let current = self.available_at(deltas, location).await?;
+            let quantities: Vec<Value> = deltas
+                .iter()
+                .zip(&current)
+                .map(|((item, delta), now)| {
+                    json!({ "inventoryItemId": item, "locationId": location,
+                            "quantity": now + delta, "compareQuantity": now })
+                })
+                .collect();
+            // An error of this request is classified by the client (an ambiguous failure of
+            // a non-idempotent request is maybe_applied); earlier chunks are the caller's.
+            let data = self
+                .graphql(
+                    documents::INVENTORY_SET_QUANTITIES,
+                    json!({ "input": { "name": "available", "reason": "correction",
+                                       "ignoreCompareQuantity": false, "quantities": quantities } }),
+                    10,
+                    Idempotency::NonIdempotent,
+                    "a stock set",
+                )
+                .await?;
+            match user_errors(&data["inventorySetQuantities"]) {
+                Ok(()) => {
+                    *sent = true;
+                    return Ok(());
+                }
+                // Nothing was set: the quantity moved since it was read.
+                Err(ConnectorError::Rejected { code, message, .. })
+                    if code == "COMPARE_QUANTITY_STALE" =>
+                {
+                    tracing::debug!(%message, "stock moved between read and set; reading again");
+                    last = Some(message);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(ConnectorError::transient(format!(
+            "the stock of {} inventory item(s) kept changing between read and set \
+             ({STOCK_SET_ATTEMPTS} attempts; last: {})",
+            deltas.len(),
+            last.unwrap_or_default()
+        )))
+    }
+
+    /// The `available` quantity of each item of `deltas` at `location`, in order.
+    async fn available_at(
+        &self,
+        deltas: &[(String, i64)],
+        location: &str,
+    ) -> Result<Vec<i64>, ConnectorError> {
+        let ids: Vec<&str> = deltas.iter().map(|(item, _)| item.as_str()).collect();
+        let count = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+        let data = self
+            .graphql(
+                documents::INVENTORY_LEVELS,
+                json!({ "ids": ids, "locationId": location }),
+                2 + count.saturating_mul(3),
+                Idempotency::Idempotent,
+                "stock levels",
+            )
+            .await?;
+        let nodes = data["nodes"].as_array().cloned().unwrap_or_default();
+        ids.iter()
+            .map(|item| {
+                nodes
+                    .iter()
+                    .find(|n| n["id"].as_str() == Some(item))
+                    .and_then(|n| {
+                        n["inventoryLevel"]["quantities"]
+                            .as_array()?
+                            .iter()
+                            .find(|q| q["name"] == "available")?["quantity"]
+                            .as_i64()
+                    })
+                    .ok_or_else(|| {
+                        ConnectorError::not_found(format!(
+                            "inventory item {item} is not stocked at {location}"
+                        ))
+                    })
+            })
+            .collect()
+    }
 }
 
-/// A failure after a stock move was applied: the write as a whole must not be repeated blindly
+/// The `Rejected` of a media Shopify could not process (FAILED), for the image at `position`.
+fn failed_media(media: &Value, position: usize, product: &Product) -> ConnectorError {
+    let error = &media["mediaErrors"][0];
+    let src = product.images.get(position).map_or("", |i| i.src.as_str());
+    ConnectorError::rejected(
+        error["code"].as_str().unwrap_or("MEDIA_FAILED"),
+        error["message"]
+            .as_str()
+            .unwrap_or("Shopify could not process the image"),
+    )
+    .with_field(format!("images.{position}"))
+    .with_payload(media.clone())
+    .context(format!("image {src}"))
+}
+
+/// A failure after a stock set was sent: the write as a whole must not be repeated blindly
 /// (the move would be added twice), so it is reported as maybe applied.
 fn after_moves(e: ConnectorError) -> ConnectorError {
     if e.is_maybe_applied() {
@@ -1321,81 +1500,9 @@ fn user_errors(payload: &Value) -> Result<(), ConnectorError> {
     Err(error)
 }
 
-/// Reassembles the products of a bulk result (JSONL, one object per line, children carrying
-/// `__parentId`) into nodes shaped like [`documents::PRODUCTS_PAGE`]'s: variants and media
-/// under `{"nodes": [...]}`. Parents keep file order; a child may come before its parent.
+/// Reassembles the products of a whole bulk result held in memory (see [`crate::bulk`]).
 pub fn parse_bulk_lines(body: &[u8]) -> Result<Vec<Value>, ConnectorError> {
-    let mut order: Vec<String> = Vec::new();
-    let mut parents: std::collections::HashMap<String, Value> = std::collections::HashMap::new();
-    let mut children: std::collections::HashMap<String, Vec<Value>> =
-        std::collections::HashMap::new();
-    for (number, line) in body.split(|b| *b == b'\n').enumerate() {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let mut value: Value = serde_json::from_slice(line).map_err(|e| {
-            ConnectorError::fatal(format!(
-                "line {} of a bulk result is not JSON: {e}",
-                number + 1
-            ))
-        })?;
-        let Some(object) = value.as_object_mut() else {
-            return Err(ConnectorError::fatal(format!(
-                "line {} of a bulk result is not an object",
-                number + 1
-            )));
-        };
-        match object.remove("__parentId") {
-            Some(Value::String(parent)) => children.entry(parent).or_default().push(value),
-            Some(_) => {
-                return Err(ConnectorError::fatal(format!(
-                    "line {} of a bulk result has a __parentId that is not text",
-                    number + 1
-                )));
-            }
-            None => {
-                let id = object
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-                    .ok_or_else(|| {
-                        ConnectorError::fatal(format!(
-                            "line {} of a bulk result has no id",
-                            number + 1
-                        ))
-                    })?;
-                object.insert("variants".into(), json!({ "nodes": [] }));
-                object.insert("media".into(), json!({ "nodes": [] }));
-                if parents.insert(id.clone(), value).is_none() {
-                    order.push(id);
-                }
-            }
-        }
-    }
-    for (parent, kids) in children {
-        let Some(node) = parents.get_mut(&parent) else {
-            return Err(ConnectorError::fatal(format!(
-                "a bulk result names a parent {parent} it does not contain"
-            )));
-        };
-        for kid in kids {
-            let field = if kid["id"]
-                .as_str()
-                .is_some_and(|id| id.starts_with("gid://shopify/ProductVariant/"))
-            {
-                "variants"
-            } else {
-                "media"
-            };
-            if let Some(nodes) = node[field]["nodes"].as_array_mut() {
-                nodes.push(kid);
-            }
-        }
-    }
-    Ok(order
-        .into_iter()
-        .filter_map(|id| parents.remove(&id))
-        .collect())
+    crate::bulk::parse_bulk_lines(body)
 }
 
 fn next_cursor(connection: &Value) -> Result<Option<Cursor>, ConnectorError> {

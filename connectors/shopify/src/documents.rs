@@ -164,7 +164,8 @@ pub const PRIMARY_LOCATION: &str = "query PrimaryLocation {
 }
 ";
 
-/// The current quantities of some inventory items at one location.
+/// The current `available` quantities of some inventory items (at most 250) at one location,
+/// read right before a compare-and-set.
 pub const INVENTORY_LEVELS: &str = "query InventoryLevels($ids: [ID!]!, $locationId: ID!) {
   nodes(ids: $ids) {
     ... on InventoryItem {
@@ -263,15 +264,32 @@ pub const PRODUCT_VARIANTS_BULK_UPDATE: &str = "mutation ProductVariantsBulkUpda
 }
 ";
 
-/// Applies stock moves (deltas) at a location.
-pub const INVENTORY_ADJUST_QUANTITIES: &str =
-    "mutation InventoryAdjustQuantities($input: InventoryAdjustQuantitiesInput!) {
-  inventoryAdjustQuantities(input: $input) {
+/// Sets `available` quantities at a location, compare-and-set: each carries the quantity read
+/// just before (`compareQuantity`); a sale landing in between answers
+/// `COMPARE_QUANTITY_STALE` and nothing is set.
+pub const INVENTORY_SET_QUANTITIES: &str =
+    "mutation InventorySetQuantities($input: InventorySetQuantitiesInput!) {
+  inventorySetQuantities(input: $input) {
     inventoryAdjustmentGroup { changes { name delta } }
     userErrors { field message code }
   }
 }
 ";
+
+/// The processing state of one product's media (after a write added some): `status` and,
+/// for FAILED media, why.
+pub const PRODUCT_MEDIA_STATUS: &str = "query ProductMediaStatus($id: ID!, $first: Int!) {
+  product(id: $id) {
+    id
+    media(first: $first) {
+      nodes { id status mediaErrors { code message details } }
+    }
+  }
+}
+";
+
+/// Requested cost of a media status node: the media (1) + `mediaErrors` (1).
+pub const MEDIA_STATUS_NODE_COST: u32 = 2;
 
 /// Detaches images from a product (the file itself stays in the shop's files).
 pub const FILE_UPDATE: &str = "mutation FileUpdate($files: [FileUpdateInput!]!) {
@@ -302,6 +320,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("INVENTORY_ITEM_PRODUCT", INVENTORY_ITEM_PRODUCT),
     ("PRODUCT_SET", PRODUCT_SET),
     ("PRODUCT_VARIANTS_BULK_UPDATE", PRODUCT_VARIANTS_BULK_UPDATE),
-    ("INVENTORY_ADJUST_QUANTITIES", INVENTORY_ADJUST_QUANTITIES),
+    ("INVENTORY_SET_QUANTITIES", INVENTORY_SET_QUANTITIES),
+    ("PRODUCT_MEDIA_STATUS", PRODUCT_MEDIA_STATUS),
     ("FILE_UPDATE", FILE_UPDATE),
 ];

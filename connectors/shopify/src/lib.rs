@@ -10,6 +10,7 @@
 //! - `mapping`: Shopify JSON (GraphQL and REST webhook bodies) ↔ canonical records;
 //! - `webhook`: `X-Shopify-Hmac-Sha256` verification and parsing.
 
+pub mod bulk;
 pub mod client;
 pub mod config;
 pub mod documents;
