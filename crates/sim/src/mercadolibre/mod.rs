@@ -115,11 +115,12 @@ impl MlSim {
         }
     }
 
-    /// Platform routes (faulted, counted, rate limited) plus the shared and MercadoLibre admin
-    /// routes.
+    /// Platform routes (faulted, counted, rate limited) plus the picture CDN (none of those)
+    /// and the shared and MercadoLibre admin routes.
     pub fn router(&self) -> Router {
         self.harness
             .wrap(api::routes(self.clone()))
+            .merge(api::cdn_routes(self.clone()))
             .merge(admin::routes(self.clone()))
     }
 
