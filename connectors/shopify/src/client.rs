@@ -1,6 +1,9 @@
 //! The Shopify connector: GraphQL calls through the shared HTTP client, products paged in
-//! `updatedAt` order (variants and media beyond the first page fetched per product), orders,
-//! writes, and cost-aware pacing.
+//! `updatedAt` order (variants and media beyond the first page fetched per product) or, for
+//! full scans of large shops, read from a streamed bulk operation result; orders; writes
+//! (whole products and list replaces by `productSet`, variant fields by
+//! `productVariantsBulkUpdate`, stock by compare-and-set `inventorySetQuantities`, image detach
+//! by `fileUpdate`); and cost-aware pacing.
 //!
 //! Pacing: every request declares its *requested* cost (computed from the document's page
 //! sizes exactly as Shopify computes it); after every answer, `extensions.cost.throttleStatus`
