@@ -23,3 +23,10 @@ CREATE TABLE platform_deletions (
     PRIMARY KEY (connection_id, kind, internal_id)
 );
 CREATE INDEX platform_deletions_internal ON platform_deletions (kind, internal_id);
+
+-- An issue about a record tidemark has not bound (it could not be read or absorbed) is kept
+-- apart per external id, so two such records do not share one issue.
+ALTER TABLE issues ADD COLUMN subject TEXT NOT NULL DEFAULT '';
+DROP INDEX issues_open;
+CREATE UNIQUE INDEX issues_open
+    ON issues (connection_id, record_kind, record_id, subject, code) WHERE resolved_at IS NULL;

@@ -878,6 +878,23 @@ impl Connector for WooCommerce {
         crate::config::schema()
     }
 
+    /// WooCommerce has no vendor field.
+    fn carries(&self) -> FieldSet {
+        tidemark_core::Field::PRODUCT_FIELDS
+            .into_iter()
+            .chain(tidemark_core::Field::ORDER_FIELDS)
+            .filter(|f| *f != tidemark_core::Field::Vendor)
+            .collect()
+    }
+
+    /// No archived status: an archived product is stored private, read back as paused.
+    fn as_stored(&self, mut product: Product) -> Product {
+        if product.status == tidemark_core::ProductStatus::Archived {
+            product.status = tidemark_core::ProductStatus::Paused;
+        }
+        product
+    }
+
     async fn scan_page(
         &self,
         kind: ScanKind,

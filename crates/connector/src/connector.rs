@@ -33,6 +33,26 @@ pub trait Connector: Send + Sync + fmt::Debug {
     /// The platform settings and credentials fields the console renders for this kind.
     fn settings_schema(&self) -> SettingsSchema;
 
+    /// The record fields this platform stores. A field it does not carry (WooCommerce has no
+    /// vendor) is treated as readonly on this connection: never written there (every send
+    /// would write it again, since the platform never shows it back) and never absorbed
+    /// from there (its absence is not a deletion). All fields by default.
+    fn carries(&self) -> FieldSet {
+        Field::PRODUCT_FIELDS
+            .into_iter()
+            .chain(Field::ORDER_FIELDS)
+            .collect()
+    }
+
+    /// `product` as this platform would read it back after storing it, where it cannot hold
+    /// a value as given (WooCommerce has no archived status: it stores an archived product as
+    /// private, which reads back as paused). The engine plans against this, so a value the
+    /// platform cannot hold is not written again on every send, nor read back as a change.
+    /// Unchanged by default.
+    fn as_stored(&self, product: Product) -> Product {
+        product
+    }
+
     /// One page of records of `kind`. `cursor` is `None` for the first page and the previous
     /// page's `next` afterwards (possibly from a checkpoint stored before a crash). Pages are
     /// ordered by a unique, stable key, so resuming neither skips nor repeats a record the

@@ -96,25 +96,31 @@ pub enum NormalizeError {
 
 /// Something normalisation removed that a merchant may want to hear about (an issue of
 /// severity notice), without rejecting the record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NormalizeWarning {
     /// A barcode in scientific notation (Excel damage), dropped. `sku` names the variant, or
     /// is `None` for the product-level barcode.
+    #[error("barcode {value:?} {} looks mangled by a spreadsheet (scientific notation) and was left out", match .sku { Some(s) => format!("of variant {}", s.as_str()), None => "of the product".to_owned() })]
     DroppedBarcode { sku: Option<Sku>, value: String },
     /// A second variant with the same match key (Shopify allows duplicate SKUs), dropped:
     /// the first in the platform's order is kept. `external_id` is the dropped variant's.
+    #[error("a second variant with the key {key:?}{} was left out (the first is kept)", match .external_id { Some(id) => format!(" (platform id {id})"), None => String::new() })]
     DroppedDuplicateVariant {
         key: String,
         external_id: Option<ExternalId>,
     },
     /// A second spelling of one option name on a variant (`Color` and `color`), dropped with
     /// its value; the first in name order is kept.
+    #[error(
+        "variant {variant}: a second spelling of option {name:?} (value {value:?}) was left out"
+    )]
     DroppedDuplicateOption {
         variant: String,
         name: String,
         value: String,
     },
     /// A second spelling of one attribute name, dropped with its value.
+    #[error("a second spelling of attribute {name:?} (value {value:?}) was left out")]
     DroppedDuplicateAttribute { name: String, value: String },
 }
 

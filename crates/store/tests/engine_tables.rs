@@ -1,10 +1,10 @@
 //! The tables the engine added: unlinked records, platform deletions, page-sized snapshot
 //! reads and savepoints inside a caller's transaction. Each test runs on SQLite and (when
-//! TIDEMARK_TEST_DATABASE_URL is set) on PostgreSQL; see `common`.
+//! TIDEMARK_TEST_DATABASE_URL is set) on PostgreSQL; see `tidemark_testkit::store`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use tidemark_testkit::store_test;
 mod fixtures;
 
 use fixtures::*;
@@ -116,5 +116,28 @@ store_test! {
         assert!(!bound("p1").await);
         assert!(bound("p2").await, "rolled back to the savepoint");
         assert!(!bound("p3").await);
+    }
+}
+
+store_test! {
+    async fn issues_about_unbound_records_are_kept_apart_by_external_id(store) {
+        let acme = account(&store, "Acme").await;
+        let shop = connection(&store, acme, "Shop", PlatformKind::Shopify).await;
+        let issue = |ext: &str| tidemark_store::NewIssue {
+            connection: shop.id,
+            record: None,
+            external_id: Some(ExternalId::new(ext)),
+            severity: tidemark_core::Severity::Warning,
+            code: "unreadable_record".into(),
+            message: format!("{ext} cannot be read"),
+            field: None,
+            payload: serde_json::Value::Null,
+        };
+        let a = store.raise_issue(&issue("a"), at(1)).await.unwrap();
+        let b = store.raise_issue(&issue("b"), at(2)).await.unwrap();
+        let a_again = store.raise_issue(&issue("a"), at(3)).await.unwrap();
+        assert_ne!(a.id, b.id);
+        assert_eq!(a.id, a_again.id);
+        assert_eq!(a_again.count, 2);
     }
 }

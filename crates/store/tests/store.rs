@@ -1,10 +1,10 @@
 //! The store suite: every test runs on SQLite and (when TIDEMARK_TEST_DATABASE_URL is set)
-//! on PostgreSQL; see `common`.
+//! on PostgreSQL; see `tidemark_testkit::store`.
 
 // A failing test panics; its helpers may too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use tidemark_testkit::store_test;
 mod fixtures;
 
 use std::collections::{BTreeMap, BTreeSet};

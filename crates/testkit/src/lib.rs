@@ -3,6 +3,9 @@
 
 use std::path::PathBuf;
 
+#[cfg(feature = "store")]
+pub mod store;
+
 /// Names the shared folder that holds `data/` (`../shared` in CI).
 pub const SHARED_DATA_VAR: &str = "TIDEMARK_SHARED_DATA";
 

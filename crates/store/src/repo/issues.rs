@@ -87,19 +87,25 @@ impl Db<'_> {
     }
 
     /// Raises an issue, or bumps the open one with the same (connection, record, code):
-    /// count + 1, last seen, and the latest severity, message, field and payload.
+    /// count + 1, last seen, and the latest severity, message, field and payload. Issues
+    /// about no canonical record are told apart by their external id.
     pub(crate) async fn raise_issue(
         &mut self,
         issue: &NewIssue,
         now: Timestamp,
     ) -> Result<Issue, StoreError> {
         let (kind, record_id) = issue.record.map_or(("", 0), record_parts);
+        let subject = match (&issue.record, &issue.external_id) {
+            (None, Some(external_id)) => external_id.as_str(),
+            _ => "",
+        };
         let payload = to_json("raise issue", &issue.payload)?;
         let id: i64 = with_db!(self, |c| sqlx::query_scalar(
             "INSERT INTO issues (connection_id, record_kind, record_id, external_id, severity, \
-             code, message, field, payload, first_seen, last_seen, count) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, 1) \
-             ON CONFLICT (connection_id, record_kind, record_id, code) WHERE resolved_at IS NULL \
+             code, message, field, payload, first_seen, last_seen, count, subject) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, 1, $11) \
+             ON CONFLICT (connection_id, record_kind, record_id, subject, code) \
+             WHERE resolved_at IS NULL \
              DO UPDATE SET count = issues.count + 1, last_seen = excluded.last_seen, \
              severity = excluded.severity, message = excluded.message, field = excluded.field, \
              payload = excluded.payload, \
@@ -116,6 +122,7 @@ impl Db<'_> {
         .bind(issue.field.as_deref())
         .bind(&payload)
         .bind(now.0)
+        .bind(subject)
         .fetch_one(&mut *c)
         .await)
         .map_err(db_err("issues", "raise"))?;

@@ -1,12 +1,9 @@
-//! The dual-database harness: every test body runs on a fresh SQLite file and, when
-//! `TIDEMARK_TEST_DATABASE_URL` is set, on a fresh PostgreSQL schema of that server.
-//!
-//! `store_test!` turns one body into a module with two tests, `<name>::sqlite` and
-//! `<name>::postgres`. Without the variable the PostgreSQL test prints
-//! "skipped: TIDEMARK_TEST_DATABASE_URL unset" and passes; with it set but the server
-//! unreachable, it fails.
+//! The dual-database harness: a test body runs on a fresh SQLite file and, when
+//! `TIDEMARK_TEST_DATABASE_URL` is set, on a fresh PostgreSQL schema of that server. Without
+//! the variable the PostgreSQL run prints "skipped: TIDEMARK_TEST_DATABASE_URL unset" and
+//! passes; with it set but the server unreachable, it fails.
 
-#![allow(dead_code)]
+#![allow(clippy::expect_used)]
 
 use std::future::Future;
 use std::str::FromStr;
@@ -85,7 +82,7 @@ async fn drop_schema(admin: &mut PgConnection, schema: &str) {
         .expect("drop test schema");
 }
 
-/// One test body, two tests: `<name>::sqlite` and `<name>::postgres`.
+/// One test body, two tests: `<name>::sqlite` and `<name>::postgres` (see the module docs).
 #[macro_export]
 macro_rules! store_test {
     ($(#[$meta:meta])* async fn $name:ident($store:ident) $body:block) => {
@@ -98,12 +95,12 @@ macro_rules! store_test {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                $crate::common::run_sqlite(body).await;
+                $crate::store::run_sqlite(body).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                $crate::common::run_postgres(body).await;
+                $crate::store::run_postgres(body).await;
             }
         }
     };

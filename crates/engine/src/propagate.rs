@@ -1,0 +1,205 @@
+//! Propagation (DESIGN §4 step 4): a canonical record that changed is planned onto every
+//! connection of its account — desired state = the canonical record through that
+//! connection's outbound transforms, diffed against that connection's snapshot and filtered
+//! by its field policy — and the operations become pending rows, in the caller's transaction.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use tidemark_connector::Connector;
+
+use tidemark_core::plan::{plan_order, plan_product};
+use tidemark_core::{
+    CanonicalOrder, CanonicalProduct, Connection, ConnectionId, PlatformKind, Product,
+    RecordContent, RecordKind, RecordRef, ScanKind, Severity, Timestamp,
+};
+use tidemark_store::{NewIssue, Tx};
+
+use crate::{Engine, EngineError};
+
+/// A connection records can be written to, with what propagation needs to know of it.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub connection: Connection,
+    pub connector: Option<Arc<dyn Connector>>,
+    pub writes_products: bool,
+    pub writes_orders: bool,
+}
+
+impl Target {
+    /// The canonical product as this platform would hold it (see `Connector::as_stored`).
+    fn view(&self, product: &Product) -> Product {
+        match &self.connector {
+            Some(connector) => connector.as_stored(product.clone()),
+            None => product.clone(),
+        }
+    }
+}
+
+/// Every connection of an account, read once per procedure run.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Targets {
+    pub list: Vec<Target>,
+}
+
+impl Engine {
+    pub(crate) async fn targets(
+        &self,
+        account: tidemark_core::AccountId,
+    ) -> Result<Targets, EngineError> {
+        let mut list = Vec::new();
+        for connection in self.inner.store.list_connections(account).await? {
+            // A connector that cannot be built (credentials missing) still gets its rows:
+            // they wait until it can send. The platform kind then decides what it takes.
+            let (connection, connector, writes_products, writes_orders) =
+                match self.connector_of(&connection).await {
+                    Ok(connector) => {
+                        let caps = connector.capabilities();
+                        (
+                            crate::effective(connection, &*connector),
+                            Some(connector),
+                            caps.writes(ScanKind::Products),
+                            caps.writes(ScanKind::Orders),
+                        )
+                    }
+                    Err(_) => {
+                        let orders = connection.platform != PlatformKind::Csv;
+                        (connection, None, true, orders)
+                    }
+                };
+            list.push(Target {
+                connection,
+                connector,
+                writes_products,
+                writes_orders,
+            });
+        }
+        Ok(Targets { list })
+    }
+}
+
+/// Plans `product` onto the targets (all of them, or only `only`) and queues the operations.
+/// Connections where the merchant deleted the product get no new copy.
+pub(crate) async fn propagate_product(
+    tx: &mut Tx,
+    targets: &Targets,
+    product: &CanonicalProduct,
+    only: Option<ConnectionId>,
+    now: Timestamp,
+    touched: &mut BTreeSet<ConnectionId>,
+) -> Result<(), EngineError> {
+    let id = product.id;
+    let deleted_on = tx.platform_deletions_of(RecordKind::Product, id.0).await?;
+    for target in &targets.list {
+        let connection = &target.connection;
+        if only.is_some_and(|o| o != connection.id) || !target.writes_products {
+            continue;
+        }
+        let snapshot = tx
+            .snapshot_of_record(connection.id, RecordKind::Product, id.0)
+            .await?;
+        let snapshot = snapshot.and_then(|s| match s.content {
+            RecordContent::Product(p) => Some(p),
+            RecordContent::Order(_) => None,
+        });
+        if snapshot.is_none() && deleted_on.contains(&connection.id) {
+            continue;
+        }
+        match plan_product(
+            &target.view(&product.content),
+            &connection.settings,
+            snapshot.as_ref(),
+        ) {
+            Ok(ops) => {
+                for op in ops {
+                    tx.enqueue_pending_change(connection.id, RecordRef::Product(id), &op, now)
+                        .await?;
+                    touched.insert(connection.id);
+                }
+            }
+            Err(e) => {
+                cannot_plan(
+                    tx,
+                    connection.id,
+                    RecordRef::Product(id),
+                    e.to_string(),
+                    now,
+                )
+                .await?
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Plans `order` onto the targets (all, or only `only`) and queues the operations.
+pub(crate) async fn propagate_order(
+    tx: &mut Tx,
+    targets: &Targets,
+    order: &CanonicalOrder,
+    only: Option<ConnectionId>,
+    now: Timestamp,
+    touched: &mut BTreeSet<ConnectionId>,
+) -> Result<(), EngineError> {
+    let id = order.id;
+    let deleted_on = tx.platform_deletions_of(RecordKind::Order, id.0).await?;
+    for target in &targets.list {
+        let connection = &target.connection;
+        if only.is_some_and(|o| o != connection.id) || !target.writes_orders {
+            continue;
+        }
+        let snapshot = tx
+            .snapshot_of_record(connection.id, RecordKind::Order, id.0)
+            .await?;
+        let snapshot = snapshot.and_then(|s| match s.content {
+            RecordContent::Order(o) => Some(o),
+            RecordContent::Product(_) => None,
+        });
+        if snapshot.is_none() && deleted_on.contains(&connection.id) {
+            continue;
+        }
+        let is_origin = connection.id == order.origin;
+        match plan_order(
+            &order.content,
+            &connection.settings,
+            is_origin,
+            snapshot.as_ref(),
+        ) {
+            Ok(ops) => {
+                for op in ops {
+                    tx.enqueue_pending_change(connection.id, RecordRef::Order(id), &op, now)
+                        .await?;
+                    touched.insert(connection.id);
+                }
+            }
+            Err(e) => {
+                cannot_plan(tx, connection.id, RecordRef::Order(id), e.to_string(), now).await?
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn cannot_plan(
+    tx: &mut Tx,
+    connection: ConnectionId,
+    record: RecordRef,
+    message: String,
+    now: Timestamp,
+) -> Result<(), EngineError> {
+    tx.raise_issue(
+        &NewIssue {
+            connection,
+            record: Some(record),
+            external_id: None,
+            severity: Severity::Warning,
+            code: "cannot_plan".into(),
+            message: format!("cannot compute the record as it should be here: {message}"),
+            field: None,
+            payload: serde_json::Value::Null,
+        },
+        now,
+    )
+    .await?;
+    Ok(())
+}
