@@ -746,7 +746,7 @@ impl Shopify {
     }
 
     /// A create is a `productSet` with a handle derived from the SKU: a repeat after an
-    /// ambiguous failure finds the handle (TAKEN, or `productByHandle` first) and adopts the
+    /// ambiguous failure finds the handle (HANDLE_NOT_UNIQUE, or `productByHandle` first) and adopts the
     /// product, updating it to `product`. A product found by handle is ours only if it carries
     /// one of `product`'s SKUs (merchants' handles come from titles, and distinct SKUs can map
     /// to one handle); otherwise the create uses the handle with a short hash of the SKU
@@ -818,7 +818,8 @@ impl Shopify {
         let set = &data["productSet"];
         if let Err(e) = user_errors(set) {
             if let (ConnectorError::Rejected { code, .. }, Some(handle)) = (&e, &handle)
-                && code == "TAKEN"
+                // 2025-01's ProductSetUserErrorCode is HANDLE_NOT_UNIQUE; TAKEN is the generic code.
+                && (code == "HANDLE_NOT_UNIQUE" || code == "TAKEN")
                 && let Some(id) = self.product_id_by_handle(handle).await?
                 && let Some(record) = self.carries_sku_of(&id, product).await?
             {

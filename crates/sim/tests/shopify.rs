@@ -903,3 +903,131 @@ async fn webhook_retries_drops_and_reordering() {
     assert_eq!(stats.given_up - before.given_up, 1, "{stats:?}");
     running.stop().await;
 }
+
+/// Every product-changing mutation sends products/create or products/update; a stock set sends
+/// only inventory_levels/update.
+#[tokio::test]
+async fn api_mutations_send_product_webhooks_but_stock_sets_do_not() {
+    let (url, mut rx) = webhook_receiver(0).await;
+    let sim = ShopifySim::new(
+        ShopifyConfig {
+            products: 2,
+            webhook_url: Some(url),
+            media_processing_ms: 10,
+            ..ShopifyConfig::default()
+        },
+        FaultConfig::none(),
+    );
+    let running = sim.serve().await.unwrap();
+    let addr = running.addr.to_string();
+    let body = gql(
+        &addr,
+        "mutation($p: ProductCreateInput!) { productCreate(product: $p) { product { id variants(first: 1) { nodes { id inventoryItem { id } inventoryQuantity } } } } }",
+        json!({ "p": { "title": "Kettle" } }),
+    )
+    .await;
+    let product = body["data"]["productCreate"]["product"].clone();
+    let id = product["id"].as_str().unwrap().to_owned();
+    let item = product["variants"]["nodes"][0]["inventoryItem"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    gql(
+        &addr,
+        "mutation($id: ID!, $v: [ProductVariantsBulkInput!]!) { productVariantsBulkCreate(productId: $id, variants: $v, strategy: REMOVE_STANDALONE_VARIANT) { userErrors { message } } }",
+        json!({ "id": id, "v": [{ "optionValues": [{ "optionName": "Size", "name": "L" }], "price": "5.00" }] }),
+    )
+    .await;
+    let body = gql(
+        &addr,
+        "mutation($input: ProductSetInput!) { productSet(input: $input, synchronous: true) { product { id variants(first: 5) { nodes { id inventoryItem { id } } } } } }",
+        json!({ "input": { "title": "Set-made", "handle": "set-made",
+            "files": [{ "originalSource": "https://cdn.example.com/k.png", "contentType": "IMAGE" }],
+            "variants": [{ "optionValues": [{ "optionName": "Title", "name": "Default Title" }], "price": "3.00" }] } }),
+    )
+    .await;
+    let set_made = body["data"]["productSet"]["product"].clone();
+    let set_id = set_made["id"].as_str().unwrap().to_owned();
+    let set_variant = set_made["variants"]["nodes"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    gql(
+        &addr,
+        "mutation($id: ID!, $v: [ProductVariantsBulkInput!]!) { productVariantsBulkUpdate(productId: $id, variants: $v) { userErrors { message } } }",
+        json!({ "id": set_id, "v": [{ "id": set_variant, "price": "4.00" }] }),
+    )
+    .await;
+    let media = sim.product_node(&set_id).unwrap()["media"]["__connection"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    gql(
+        &addr,
+        "mutation($f: [FileUpdateInput!]!) { fileUpdate(files: $f) { userErrors { message } } }",
+        json!({ "f": [{ "id": media, "alt": "kettle" }] }),
+    )
+    .await;
+    let first = sim.product_gids()[0].clone();
+    let seeded = sim.product_node(&first).unwrap()["media"]["__connection"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    gql(
+        &addr,
+        "mutation($ids: [ID!]!) { fileDelete(fileIds: $ids) { userErrors { message } } }",
+        json!({ "ids": [seeded] }),
+    )
+    .await;
+    let body = gql(
+        &addr,
+        "mutation($input: InventorySetQuantitiesInput!) { inventorySetQuantities(input: $input) { userErrors { code } } }",
+        json!({ "input": { "name": "available", "reason": "correction", "ignoreCompareQuantity": true,
+            "quantities": [{ "inventoryItemId": item, "locationId": "gid://shopify/Location/1", "quantity": 9 }] } }),
+    )
+    .await;
+    // The standalone variant was removed: its item is gone.
+    assert_eq!(
+        body["data"]["inventorySetQuantities"]["userErrors"][0]["code"],
+        "INVALID_INVENTORY_ITEM"
+    );
+    let item =
+        sim.product_node(&set_id).unwrap()["variants"]["__connection"][0]["inventoryItem"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    gql(
+        &addr,
+        "mutation($input: InventorySetQuantitiesInput!) { inventorySetQuantities(input: $input) { userErrors { code } } }",
+        json!({ "input": { "name": "available", "reason": "correction", "ignoreCompareQuantity": true,
+            "quantities": [{ "inventoryItemId": item, "locationId": "gid://shopify/Location/1", "quantity": 9 }] } }),
+    )
+    .await;
+    let expected = [
+        ("products/create", id.clone()),
+        ("products/update", id),
+        ("products/create", set_id.clone()),
+        ("products/update", set_id.clone()),
+        ("products/update", set_id),
+        ("products/update", first),
+        ("inventory_levels/update", String::new()),
+    ];
+    for (topic, gid) in expected {
+        let (headers, body, _) =
+            tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+                .await
+                .expect("a delivery")
+                .unwrap();
+        assert_eq!(header(&headers, "x-shopify-topic"), topic);
+        let json: Value = serde_json::from_slice(&body).unwrap();
+        if !gid.is_empty() {
+            assert_eq!(json["admin_graphql_api_id"], gid.as_str(), "{topic}");
+        }
+    }
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(300), rx.recv())
+            .await
+            .is_err()
+    );
+    running.stop().await;
+}

@@ -250,7 +250,7 @@ fn product_set(sim: &ShopifySim, args: &Map<String, Value>) -> Outcome {
     {
         return (
             json!({ "product": null, "userErrors": [user_error(&["input", "handle"],
-                &format!("Handle '{h}' has already been taken"), "TAKEN")] }),
+                &format!("Handle '{h}' has already been taken"), "HANDLE_NOT_UNIQUE")] }),
             Vec::new(),
         );
     }
@@ -259,7 +259,20 @@ fn product_set(sim: &ShopifySim, args: &Map<String, Value>) -> Outcome {
             return (
                 json!({ "product": null, "userErrors": [user_error(
                     &["input", "variants", &i.to_string(), "price"],
-                    "Price must be greater than or equal to 0", "GREATER_THAN_OR_EQUAL_TO")] }),
+                    "Price must be greater than or equal to 0", "INVALID_VARIANT")] }),
+                Vec::new(),
+            );
+        }
+    }
+    for (i, f) in list(input.get("files")).iter().enumerate() {
+        let unknown = text(f, "id").is_some_and(|g| {
+            parse_gid("MediaImage", &g).is_none_or(|mid| !shop.files.contains_key(&mid))
+        });
+        if unknown {
+            return (
+                json!({ "product": null, "userErrors": [user_error(
+                    &["input", "files", &i.to_string(), "id"],
+                    "File does not exist", "INVALID_INPUT")] }),
                 Vec::new(),
             );
         }
@@ -850,10 +863,22 @@ fn file_update(sim: &ShopifySim, args: &Map<String, Value>) -> Outcome {
         if let Some(alt) = text(f, "alt")
             && let Some(file) = shop.files.get_mut(&mid)
         {
+            // The alt text is part of every product showing the file: each is changed.
             file.alt = alt.clone();
-            for p in shop.products.values_mut() {
-                for m in p.media.iter_mut().filter(|m| m.id == mid) {
-                    m.alt = alt.clone();
+            let holders: Vec<u64> = shop
+                .products
+                .values()
+                .filter(|p| p.media.iter().any(|m| m.id == mid))
+                .map(|p| p.id)
+                .collect();
+            for pid in holders {
+                shop.before_write(pid, lag);
+                if let Some(p) = shop.products.get_mut(&pid) {
+                    for m in p.media.iter_mut().filter(|m| m.id == mid) {
+                        m.alt = alt.clone();
+                    }
+                    p.updated_at = now;
+                    events.push(Event::ProductUpdated(pid));
                 }
             }
         }
