@@ -1031,3 +1031,51 @@ async fn api_mutations_send_product_webhooks_but_stock_sets_do_not() {
     );
     running.stop().await;
 }
+
+/// Under index lag a product just created is not in search results (not even as a blank),
+/// while `product(id:)` sees it at once.
+#[tokio::test]
+async fn created_products_reach_search_after_the_index_lag() {
+    let sim = ShopifySim::new(
+        ShopifyConfig {
+            products: 1,
+            ..ShopifyConfig::default()
+        },
+        FaultConfig {
+            index_lag_ms: 400,
+            ..FaultConfig::none()
+        },
+    );
+    let running = sim.serve().await.unwrap();
+    let addr = running.addr.to_string();
+    let body = gql(
+        &addr,
+        "mutation($input: ProductSetInput!) { productSet(input: $input, synchronous: true) { product { id } } }",
+        json!({ "input": { "title": "Lagged", "handle": "lagged",
+            "variants": [{ "optionValues": [{ "optionName": "Title", "name": "Default Title" }], "sku": "LAG-1" }] } }),
+    )
+    .await;
+    let id = body["data"]["productSet"]["product"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let listing = "{ products(first: 10, query: \"handle:lagged\") { nodes { id } } }";
+    let body = gql(&addr, listing, json!({})).await;
+    assert_eq!(body["data"]["products"]["nodes"], json!([]));
+    let body = gql(&addr, "{ products(first: 10) { nodes { id } } }", json!({})).await;
+    assert_eq!(
+        body["data"]["products"]["nodes"].as_array().unwrap().len(),
+        1
+    );
+    let body = gql(
+        &addr,
+        "query($id: ID!) { product(id: $id) { id } }",
+        json!({ "id": id }),
+    )
+    .await;
+    assert_eq!(body["data"]["product"]["id"], id.as_str());
+    tokio::time::sleep(std::time::Duration::from_millis(450)).await;
+    let body = gql(&addr, listing, json!({})).await;
+    assert_eq!(body["data"]["products"]["nodes"][0]["id"], id.as_str());
+    running.stop().await;
+}

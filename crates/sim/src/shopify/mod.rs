@@ -318,7 +318,7 @@ impl ShopifySim {
             let id = shop.products.keys().copied().max()?;
             let handle = shop.unique_handle(title, id);
             // Search sees the new product after the index lag.
-            shop.before_write(id, lag);
+            shop.created(id, lag);
             let now = admin::now();
             let p = shop.products.get_mut(&id)?;
             p.title = title.to_owned();

@@ -287,10 +287,13 @@ fn product_set(sim: &ShopifySim, args: &Map<String, Value>) -> Outcome {
                 None => shop.unique_handle(&text(&input, "title").unwrap_or_default(), id),
             };
             shop.products.insert(id, blank_product(id, handle, now));
+            shop.created(id, lag);
             id
         }
     };
-    shop.before_write(id, lag);
+    if existing.is_some() {
+        shop.before_write(id, lag);
+    }
     // New ids and media drawn before the product is borrowed.
     let new_ids: Vec<(u64, u64)> = (0..variants_in.as_ref().map_or(0, Vec::len))
         .map(|_| (shop.next_id(), shop.next_id()))
@@ -396,7 +399,7 @@ fn product_create(sim: &ShopifySim, args: &Map<String, Value>) -> Outcome {
         file.download();
         media.push(file);
     }
-    shop.before_write(id, lag);
+    shop.created(id, lag);
     let mut p = blank_product(id, handle, now);
     apply_product_fields(&mut p, &input);
     // The initial variant: the first value of each option.

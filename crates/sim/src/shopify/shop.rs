@@ -504,6 +504,20 @@ impl Shop {
         entry.until = Instant::now() + lag;
     }
 
+    /// Search does not see product `id`, just created, until `lag` has passed.
+    pub fn created(&mut self, id: u64, lag: Duration) {
+        if lag.is_zero() {
+            return;
+        }
+        self.lagged.insert(
+            id,
+            Lagged {
+                until: Instant::now() + lag,
+                before: None,
+            },
+        );
+    }
+
     /// Products as search sees them (index lag applied).
     pub fn searchable(&self) -> Vec<&SimProduct> {
         let now = Instant::now();
