@@ -887,6 +887,22 @@ impl Connector for WooCommerce {
             .collect()
     }
 
+    fn currency(&self) -> Option<Currency> {
+        Some(self.currency)
+    }
+
+    /// A paid order, or one created processing, completed or on hold, reduces stock
+    /// (`wc_maybe_reduce_stock_levels`), also when made through the API.
+    fn order_create_moves_stock(&self, order: &tidemark_core::SalesOrder) -> bool {
+        order.payment_status == tidemark_core::PaymentStatus::Paid
+            || matches!(
+                order.status,
+                tidemark_core::OrderStatus::Processing
+                    | tidemark_core::OrderStatus::Completed
+                    | tidemark_core::OrderStatus::OnHold
+            )
+    }
+
     /// No archived status: an archived product is stored private, read back as paused.
     fn as_stored(&self, mut product: Product) -> Product {
         if product.status == tidemark_core::ProductStatus::Archived {

@@ -53,6 +53,23 @@ pub trait Connector: Send + Sync + fmt::Debug {
         product
     }
 
+    /// The one currency every price on this platform is in, when the platform has one
+    /// (a WooCommerce or Shopify shop); `None` where each record names its own (MercadoLibre).
+    /// A connection whose settings name no currency writes in this one, so a product priced
+    /// in another currency needs a conversion rate instead of being written with the wrong
+    /// unit.
+    fn currency(&self) -> Option<tidemark_core::Currency> {
+        None
+    }
+
+    /// Whether creating `order` here makes the platform take its lines out of stock itself
+    /// (WooCommerce does for a paid or processing order). The engine then gives that stock
+    /// back: the sale happened elsewhere and was already counted there. False by default.
+    fn order_create_moves_stock(&self, order: &SalesOrder) -> bool {
+        let _ = order;
+        false
+    }
+
     /// One page of records of `kind`. `cursor` is `None` for the first page and the previous
     /// page's `next` afterwards (possibly from a checkpoint stored before a crash). Pages are
     /// ordered by a unique, stable key, so resuming neither skips nor repeats a record the

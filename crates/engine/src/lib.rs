@@ -24,6 +24,7 @@ mod absorb;
 mod fetch;
 mod propagate;
 mod send;
+mod sync;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -38,6 +39,7 @@ pub use error::EngineError;
 pub use fetch::{FetchCheckpoint, FetchReport, FetchRequest, FetchScope};
 pub use images::{ImageError, ImageFetcher, ImagePolicy};
 pub use send::SendReport;
+pub use sync::SyncReport;
 
 /// Where the engine gets a connection's connector (built from its platform kind, settings and
 /// decrypted credentials by the caller, who owns the secrets).
@@ -192,8 +194,12 @@ impl Engine {
 }
 
 /// The connection with its settings as the engine applies them: a field the platform does not
-/// carry is readonly there, whatever the settings say (see `Connector::carries`).
+/// carry is readonly there, whatever the settings say (see `Connector::carries`), and a
+/// platform with one currency writes in it unless the settings name one.
 pub(crate) fn effective(mut connection: Connection, connector: &dyn Connector) -> Connection {
+    if connection.settings.currency.is_none() {
+        connection.settings.currency = connector.currency();
+    }
     let carries = connector.carries();
     for field in Field::PRODUCT_FIELDS.into_iter().chain(Field::ORDER_FIELDS) {
         if !carries.contains(&field) {

@@ -53,7 +53,12 @@ enum Plan {
     DeleteImage {
         hash: ContentHash,
     },
-    InsertOrder,
+    InsertOrder {
+        desired: SalesOrder,
+        /// The platform takes the lines out of its stock itself (see
+        /// `Connector::order_create_moves_stock`).
+        moves_stock: bool,
+    },
     UpdateOrder {
         desired: SalesOrder,
         fields: FieldSet,
@@ -371,7 +376,13 @@ impl Engine {
                                 order: desired.clone(),
                             },
                         };
-                        Ok(planned(write, Plan::InsertOrder))
+                        Ok(planned(
+                            write,
+                            Plan::InsertOrder {
+                                moves_stock: connector.order_create_moves_stock(&desired),
+                                desired,
+                            },
+                        ))
                     }
                     (Some(snapshot), Some(PendingOp::Update { fields })) => {
                         let write = Write {
@@ -642,11 +653,18 @@ impl Engine {
             }
             Err(e) => return Err(e),
         }
+        if let Plan::InsertOrder {
+            desired,
+            moves_stock: true,
+        } = &plan
+        {
+            give_back_stock(&mut tx, connection, targets, desired, now).await?;
+        }
         tx.resolve_record_issues(connection.id, row.change.record, None, now)
             .await?;
         tx.commit().await?;
         match plan {
-            Plan::InsertProduct { .. } | Plan::InsertOrder => report.counts.inserted += 1,
+            Plan::InsertProduct { .. } | Plan::InsertOrder { .. } => report.counts.inserted += 1,
             Plan::UpdateProduct { .. } | Plan::UpdateOrder { .. } => report.counts.updated += 1,
             Plan::DeleteImage { .. } => report.counts.image_deletes += 1,
         }
@@ -677,7 +695,7 @@ impl Engine {
             RecordContent::Order(_) => None,
         });
         match plan {
-            Plan::InsertProduct { .. } | Plan::InsertOrder => {
+            Plan::InsertProduct { .. } | Plan::InsertOrder { .. } => {
                 let Some(confirmed) = confirmed else {
                     return Ok(());
                 };
@@ -1094,6 +1112,61 @@ fn align_images(desired: &Product, mut platform: Product) -> Product {
         }
     }
     platform
+}
+
+/// A platform that took an order's lines out of its stock when tidemark created the order
+/// there (the sale was made, and counted, elsewhere): its snapshots of those products take the
+/// decrement as the platform's own state, and the products are planned again for this
+/// connection, which queues the stock moves that give the units back.
+async fn give_back_stock(
+    tx: &mut Tx,
+    connection: &Connection,
+    targets: &Targets,
+    order: &SalesOrder,
+    now: Timestamp,
+) -> Result<(), EngineError> {
+    let mut touched = BTreeSet::new();
+    for line in &order.lines {
+        let Some(sku) = &line.sku else { continue };
+        let key = tidemark_core::normalize::sku_key(sku);
+        for id in tx
+            .match_candidates(connection.account, std::slice::from_ref(sku), &[])
+            .await?
+        {
+            let Some(snapshot) = tx
+                .snapshot_of_record(connection.id, RecordKind::Product, id.0)
+                .await?
+            else {
+                continue;
+            };
+            let RecordContent::Product(mut product) = snapshot.content.clone() else {
+                continue;
+            };
+            let Some(variant) = product.variants.iter_mut().find(|v| {
+                v.sku
+                    .as_ref()
+                    .is_some_and(|s| tidemark_core::normalize::sku_key(s) == key)
+            }) else {
+                continue;
+            };
+            let Some(stock) = variant.stock else { continue };
+            variant.stock = Some(stock.saturating_sub(line.quantity));
+            let content = RecordContent::Product(product);
+            put_advanced(tx, &snapshot, content, None, now).await?;
+            if let Some(canonical) = tx.get_product(connection.account, id).await? {
+                crate::propagate::propagate_product(
+                    tx,
+                    targets,
+                    &canonical,
+                    Some(connection.id),
+                    now,
+                    &mut touched,
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A create may leave some variants out (the platform refused them after creating the

@@ -1631,6 +1631,7 @@ async fn create_order(
         shop.next_order_number += 1;
         let number = shop.next_order_number.to_string();
         let mut lines = Vec::new();
+        let mut sold: Vec<(u64, u64, i64)> = Vec::new();
         let mut subtotal = rust_decimal::Decimal::ZERO;
         for (n, item) in body
             .get("line_items")
@@ -1674,6 +1675,7 @@ async fn create_order(
                 }
             }
             let quantity = item.get("quantity").and_then(Value::as_i64).unwrap_or(1);
+            sold.push((product_id, variation_id, quantity));
             let total: rust_decimal::Decimal = item
                 .get("total")
                 .and_then(text)
@@ -1692,6 +1694,38 @@ async fn create_order(
                 "total": total.to_string(), "total_tax": "0.00", "taxes": [], "meta_data": [],
                 "sku": sku, "price": price.to_string().parse::<f64>().unwrap_or(0.0),
             }));
+        }
+        // WooCommerce reduces stock when an order is paid or enters processing, completed or
+        // on-hold (wc_maybe_reduce_stock_levels), also for orders made through the API — a
+        // sync tool that copies an order here must give that stock back. The product's
+        // `date_modified` does not move (woocommerce #40060).
+        let status = body
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("pending");
+        if body.get("set_paid").and_then(Value::as_bool) == Some(true)
+            || matches!(status, "processing" | "completed" | "on-hold")
+        {
+            for (product_id, variation_id, quantity) in &sold {
+                let Some(p) = shop.products.get_mut(product_id) else {
+                    continue;
+                };
+                let fields = if *variation_id > 0 {
+                    match p.variations.get_mut(variation_id) {
+                        Some(v) => &mut v.fields,
+                        None => continue,
+                    }
+                } else {
+                    &mut p.fields
+                };
+                if fields.get("manage_stock").and_then(Value::as_bool) == Some(true) {
+                    let stock = fields
+                        .get("stock_quantity")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(0);
+                    fields.insert("stock_quantity".into(), json!(stock - quantity));
+                }
+            }
         }
         let shipping: rust_decimal::Decimal = body
             .get("shipping_lines")
