@@ -22,6 +22,7 @@ pub mod images;
 
 mod absorb;
 mod fetch;
+mod integrity;
 mod propagate;
 mod send;
 mod sync;
@@ -38,6 +39,7 @@ pub use control::{Counts, RunControl, StopReason, Unsupervised};
 pub use error::EngineError;
 pub use fetch::{FetchCheckpoint, FetchReport, FetchRequest, FetchScope};
 pub use images::{ImageError, ImageFetcher, ImagePolicy};
+pub use integrity::IntegrityReport;
 pub use send::SendReport;
 pub use sync::SyncReport;
 

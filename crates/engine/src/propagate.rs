@@ -10,7 +10,7 @@ use tidemark_connector::Connector;
 
 use tidemark_core::plan::{plan_order, plan_product};
 use tidemark_core::{
-    CanonicalOrder, CanonicalProduct, Connection, ConnectionId, PlatformKind, Product,
+    CanonicalOrder, CanonicalProduct, Connection, ConnectionId, PendingOp, PlatformKind, Product,
     RecordContent, RecordKind, RecordRef, ScanKind, Severity, Timestamp,
 };
 use tidemark_store::{NewIssue, Tx};
@@ -88,7 +88,78 @@ pub(crate) async fn propagate_product(
     now: Timestamp,
     touched: &mut BTreeSet<ConnectionId>,
 ) -> Result<(), EngineError> {
+    propagate_product_as(tx, targets, product, only, now, touched, Queue::Merge)
+        .await
+        .map(drop)
+}
+
+/// How planned operations are queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Queue {
+    /// Merged into the rows already queued (due at once): a change happened.
+    Merge,
+    /// Only where no row of that kind is queued yet, leaving queued rows (and their backoff)
+    /// alone: the integrity fix rebuilding what is missing.
+    OnlyMissing,
+}
+
+/// The pending rows already queued for a record, as (connection, operation kind, image).
+async fn queued(
+    tx: &mut Tx,
+    record: RecordRef,
+) -> Result<BTreeSet<(ConnectionId, bool, Option<tidemark_core::ContentHash>)>, EngineError> {
+    Ok(tx
+        .pending_changes_of_record(record)
+        .await?
+        .into_iter()
+        .map(|row| {
+            let image = match row.change.op {
+                PendingOp::ImageDelete { content_hash, .. } => Some(content_hash),
+                _ => None,
+            };
+            (row.change.connection, image.is_some(), image)
+        })
+        .collect())
+}
+
+async fn enqueue(
+    tx: &mut Tx,
+    connection: ConnectionId,
+    record: RecordRef,
+    op: &PendingOp,
+    now: Timestamp,
+    already: Option<&BTreeSet<(ConnectionId, bool, Option<tidemark_core::ContentHash>)>>,
+) -> Result<bool, EngineError> {
+    if let Some(already) = already {
+        let image = match op {
+            PendingOp::ImageDelete { content_hash, .. } => Some(*content_hash),
+            _ => None,
+        };
+        if already.contains(&(connection, image.is_some(), image)) {
+            return Ok(false);
+        }
+    }
+    tx.enqueue_pending_change(connection, record, op, now)
+        .await?;
+    Ok(true)
+}
+
+/// [`propagate_product`] queued as `queue` says; returns how many rows were queued.
+pub(crate) async fn propagate_product_as(
+    tx: &mut Tx,
+    targets: &Targets,
+    product: &CanonicalProduct,
+    only: Option<ConnectionId>,
+    now: Timestamp,
+    touched: &mut BTreeSet<ConnectionId>,
+    queue: Queue,
+) -> Result<usize, EngineError> {
     let id = product.id;
+    let mut count = 0;
+    let already = match queue {
+        Queue::Merge => None,
+        Queue::OnlyMissing => Some(queued(tx, RecordRef::Product(id)).await?),
+    };
     let deleted_on = tx.platform_deletions_of(RecordKind::Product, id.0).await?;
     for target in &targets.list {
         let connection = &target.connection;
@@ -112,9 +183,11 @@ pub(crate) async fn propagate_product(
         ) {
             Ok(ops) => {
                 for op in ops {
-                    tx.enqueue_pending_change(connection.id, RecordRef::Product(id), &op, now)
-                        .await?;
-                    touched.insert(connection.id);
+                    let record = RecordRef::Product(id);
+                    if enqueue(tx, connection.id, record, &op, now, already.as_ref()).await? {
+                        count += 1;
+                        touched.insert(connection.id);
+                    }
                 }
             }
             Err(e) => {
@@ -129,7 +202,7 @@ pub(crate) async fn propagate_product(
             }
         }
     }
-    Ok(())
+    Ok(count)
 }
 
 /// Plans `order` onto the targets (all, or only `only`) and queues the operations.
@@ -141,7 +214,27 @@ pub(crate) async fn propagate_order(
     now: Timestamp,
     touched: &mut BTreeSet<ConnectionId>,
 ) -> Result<(), EngineError> {
+    propagate_order_as(tx, targets, order, only, now, touched, Queue::Merge)
+        .await
+        .map(drop)
+}
+
+/// [`propagate_order`] queued as `queue` says; returns how many rows were queued.
+pub(crate) async fn propagate_order_as(
+    tx: &mut Tx,
+    targets: &Targets,
+    order: &CanonicalOrder,
+    only: Option<ConnectionId>,
+    now: Timestamp,
+    touched: &mut BTreeSet<ConnectionId>,
+    queue: Queue,
+) -> Result<usize, EngineError> {
     let id = order.id;
+    let mut count = 0;
+    let already = match queue {
+        Queue::Merge => None,
+        Queue::OnlyMissing => Some(queued(tx, RecordRef::Order(id)).await?),
+    };
     let deleted_on = tx.platform_deletions_of(RecordKind::Order, id.0).await?;
     for target in &targets.list {
         let connection = &target.connection;
@@ -167,9 +260,11 @@ pub(crate) async fn propagate_order(
         ) {
             Ok(ops) => {
                 for op in ops {
-                    tx.enqueue_pending_change(connection.id, RecordRef::Order(id), &op, now)
-                        .await?;
-                    touched.insert(connection.id);
+                    let record = RecordRef::Order(id);
+                    if enqueue(tx, connection.id, record, &op, now, already.as_ref()).await? {
+                        count += 1;
+                        touched.insert(connection.id);
+                    }
                 }
             }
             Err(e) => {
@@ -177,7 +272,7 @@ pub(crate) async fn propagate_order(
             }
         }
     }
-    Ok(())
+    Ok(count)
 }
 
 async fn cannot_plan(

@@ -181,6 +181,25 @@ impl Db<'_> {
         Ok(expected_revision + 1)
     }
 
+    /// The account's order ids in id order after `after` (keyset), for maintenance walks.
+    pub(crate) async fn list_order_ids(
+        &mut self,
+        account: AccountId,
+        after: Option<OrderId>,
+        limit: i64,
+    ) -> Result<Vec<OrderId>, StoreError> {
+        let ids: Vec<i64> = with_db!(self, |c| sqlx::query_scalar(
+            "SELECT id FROM orders WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+        )
+        .bind(account.0)
+        .bind(after.map_or(0, |a| a.0))
+        .bind(super::clamp_limit(limit))
+        .fetch_all(&mut *c)
+        .await)
+        .map_err(db_err("orders", "list ids"))?;
+        Ok(ids.into_iter().map(OrderId).collect())
+    }
+
     pub(crate) async fn get_order(
         &mut self,
         account: AccountId,
@@ -237,5 +256,7 @@ repository! {
     /// (nothing is written; re-read and re-apply), `NotFound` when it does not exist.
     write fn update_order(order: &CanonicalOrder, content_hash: ContentHash, expected_revision: i64) -> i64;
     read fn get_order(account: AccountId, id: OrderId) -> Option<Versioned<CanonicalOrder>>;
+    /// Order ids of the account in id order (keyset), for maintenance walks.
+    read fn list_order_ids(account: AccountId, after: Option<OrderId>, limit: i64) -> Vec<OrderId>;
     read fn find_order_by_number(account: AccountId, origin: ConnectionId, number: &str) -> Option<Versioned<CanonicalOrder>>;
 }

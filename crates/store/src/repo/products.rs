@@ -615,6 +615,25 @@ impl Db<'_> {
         Ok(ids.into_iter().map(ProductId).collect())
     }
 
+    /// The account's product ids in id order after `after` (keyset), for maintenance walks.
+    pub(crate) async fn list_product_ids(
+        &mut self,
+        account: AccountId,
+        after: Option<ProductId>,
+        limit: i64,
+    ) -> Result<Vec<ProductId>, StoreError> {
+        let ids: Vec<i64> = with_db!(self, |c| sqlx::query_scalar(
+            "SELECT id FROM products WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+        )
+        .bind(account.0)
+        .bind(after.map_or(0, |a| a.0))
+        .bind(super::clamp_limit(limit))
+        .fetch_all(&mut *c)
+        .await)
+        .map_err(db_err("products", "list ids"))?;
+        Ok(ids.into_iter().map(ProductId).collect())
+    }
+
     pub(crate) async fn count_products(&mut self, account: AccountId) -> Result<i64, StoreError> {
         with_db!(self, |c| sqlx::query_scalar(
             "SELECT COUNT(*) FROM products WHERE account_id = $1"
@@ -647,6 +666,8 @@ repository! {
     /// Match candidates for a new external record: by SKU first, then by barcode.
     read fn match_candidates(account: AccountId, skus: &[Sku], barcodes: &[Barcode]) -> Vec<ProductId>;
     read fn count_products(account: AccountId) -> i64;
+    /// Product ids of the account in id order (keyset), for maintenance walks.
+    read fn list_product_ids(account: AccountId, after: Option<ProductId>, limit: i64) -> Vec<ProductId>;
     /// Products not bound on `connection` (to clone onto it), keyset by id.
     read fn list_unbound_products(account: AccountId, connection: tidemark_core::ConnectionId, after: Option<ProductId>, limit: i64) -> Vec<ProductId>;
     /// Removes a canonical product with its rows, bindings, snapshots and pending changes from
