@@ -1504,6 +1504,34 @@ impl Connector for MercadoLibre {
         schema()
     }
 
+    /// Items have no vendor, tags, barcode, weight or compare-at price here (promotions and
+    /// shipping dimensions live elsewhere in MercadoLibre).
+    fn carries(&self) -> tidemark_core::FieldSet {
+        use tidemark_core::Field;
+        Field::PRODUCT_FIELDS
+            .into_iter()
+            .chain(Field::ORDER_FIELDS)
+            .filter(|f| {
+                !matches!(
+                    f,
+                    Field::Vendor
+                        | Field::Tags
+                        | Field::Barcode
+                        | Field::Weight
+                        | Field::CompareAtPrice
+                )
+            })
+            .collect()
+    }
+
+    /// No draft: a draft is listed paused. Archived is `closed`, which MercadoLibre keeps.
+    fn as_stored(&self, mut product: Product) -> Product {
+        if product.status == tidemark_core::ProductStatus::Draft {
+            product.status = tidemark_core::ProductStatus::Paused;
+        }
+        product
+    }
+
     async fn scan_page(
         &self,
         kind: ScanKind,

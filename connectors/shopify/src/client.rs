@@ -1620,6 +1620,28 @@ impl Connector for Shopify {
         crate::config::schema()
     }
 
+    /// Brand and custom attributes have no Shopify field (metafields are not written).
+    fn carries(&self) -> tidemark_core::FieldSet {
+        use tidemark_core::Field;
+        Field::PRODUCT_FIELDS
+            .into_iter()
+            .chain(Field::ORDER_FIELDS)
+            .filter(|f| !matches!(f, Field::Brand | Field::Attributes))
+            .collect()
+    }
+
+    /// No paused status: a paused product is stored as a draft.
+    fn as_stored(&self, mut product: tidemark_core::Product) -> tidemark_core::Product {
+        if product.status == tidemark_core::ProductStatus::Paused {
+            product.status = tidemark_core::ProductStatus::Draft;
+        }
+        product
+    }
+
+    fn currency(&self) -> Option<Currency> {
+        Some(self.currency)
+    }
+
     async fn scan_page(
         &self,
         kind: ScanKind,
