@@ -848,3 +848,33 @@ async fn uploaded_pictures_are_named_by_id_in_item_writes() {
     assert_eq!(status, 400);
     assert_eq!(body["cause"][0]["code"], "item.pictures.id.invalid");
 }
+
+#[tokio::test]
+async fn a_seller_deleted_item_leaves_searches_and_reads() {
+    let (sim, running, c) = start(fast(5)).await;
+    let victim = sim.item_ids()[2].clone();
+    let answer = c
+        .post(format!(
+            "{}/_sim/mercadolibre/items/{victim}/delete",
+            running.base_url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    let (status, found) = get(&c, &running, "/users/207035636/items/search?limit=50").await;
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = found["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(ids.len(), 4);
+    assert!(!ids.contains(&victim.as_str()));
+    let (status, _) = get(&c, &running, &format!("/items/{victim}")).await;
+    assert_eq!(status, 404);
+    assert_eq!(sim.harness.stats.snapshot().product_deletes, 0);
+    assert!(!sim.delete_item(&victim), "already gone");
+    running.stop().await;
+}

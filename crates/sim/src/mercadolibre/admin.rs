@@ -159,6 +159,22 @@ impl MlSim {
         Ok(())
     }
 
+    /// The seller deletes an item (MercadoLibre lets a seller delete a closed listing; the
+    /// simulator takes any): it leaves searches and reads answer 404. Not an API deletion, so
+    /// `product_deletes` does not count it. Returns whether the item existed.
+    pub fn delete_item(&self, id: &str) -> bool {
+        let removed = {
+            let lag = self.harness.faults.index_lag();
+            let mut market = self.lock();
+            market.before_write(id, lag);
+            market.items.remove(id).is_some()
+        };
+        if removed {
+            notify::send(self, "items", &format!("/items/{id}"));
+        }
+        removed
+    }
+
     /// Places an order as a buyer would: decrements stock and notifies `orders_v2`.
     pub fn place_order(&self, order: &PlaceOrder) -> Option<u64> {
         let id = self.lock().add_order(
@@ -261,6 +277,7 @@ pub fn routes(sim: MlSim) -> Router {
     Router::new()
         .route("/_sim/mercadolibre/items/{id}", get(read_item))
         .route("/_sim/mercadolibre/items/{id}/edit", post(edit_item))
+        .route("/_sim/mercadolibre/items/{id}/delete", post(delete_item))
         .route("/_sim/mercadolibre/orders", post(place_order))
         .route("/_sim/mercadolibre/orders/{id}/edit", post(edit_order))
         .route(
@@ -286,6 +303,14 @@ async fn read_item(
     match sim.item_json(&base_of(&headers), &id) {
         Some(item) => Json(item).into_response(),
         None => refused(format!("no item {id}")),
+    }
+}
+
+async fn delete_item(State(sim): State<MlSim>, Path(id): Path<String>) -> Response {
+    if sim.delete_item(&id) {
+        Json(json!({"ok": true})).into_response()
+    } else {
+        refused(format!("no item {id}"))
     }
 }
 
