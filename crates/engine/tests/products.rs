@@ -1,6 +1,6 @@
 //! Products end to end between real connectors and their simulators (issue acceptance of the
-//! engine): first sync with clone-new and a price margin, and a second sync that sends
-//! nothing.
+//! engine): first sync with clone-new and a price margin (images compared by their bytes),
+//! and a second sync that sends nothing.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -119,6 +119,12 @@ async fn shopify_to_woo(store: tidemark_store::Store, products: u64, margin: i64
     }
 }
 
+/// The content hash of the bytes at `src`.
+async fn image_hash(http: &reqwest::Client, src: &str) -> u128 {
+    let bytes = http.get(src).send().await.unwrap().bytes().await.unwrap();
+    tidemark_core::hash::image_hash_bytes(&bytes).0
+}
+
 fn product(record: &tidemark_core::ExternalRecord) -> &Product {
     match &record.content {
         RecordContent::Product(p) => p,
@@ -164,6 +170,7 @@ store_test! {
             .collect();
         assert_eq!(on_woo.len() as u64, N);
         let margin = Decimal::new(115, 2);
+        let http = reqwest::Client::new();
         for record in &on_shopify {
             let binding = store
                 .binding_by_external(p.s, RecordKind::Product, &record.external_id)
@@ -180,6 +187,18 @@ store_test! {
             assert_eq!(theirs.title, ours.title);
             assert_eq!(theirs.variants.len(), ours.variants.len(), "{}", ours.title);
             assert_eq!(theirs.images.len(), ours.images.len(), "{}", ours.title);
+            // Images by content: WooCommerce downloaded Shopify's bytes.
+            let mut ours_bytes = Vec::new();
+            for image in &ours.images {
+                ours_bytes.push(image_hash(&http, &image.src).await);
+            }
+            let mut theirs_bytes = Vec::new();
+            for image in &theirs.images {
+                theirs_bytes.push(image_hash(&http, &image.src).await);
+            }
+            ours_bytes.sort_unstable();
+            theirs_bytes.sort_unstable();
+            assert_eq!(theirs_bytes, ours_bytes, "{}", ours.title);
             for variant in &ours.variants {
                 let twin = theirs
                     .variants
