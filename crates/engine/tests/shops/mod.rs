@@ -645,6 +645,57 @@ pub fn woo_parent_skus(woo: &WooSim) -> Vec<String> {
     woo.shapes().values().map(|s| s.sku.clone()).collect()
 }
 
+/// A supervisor that keeps the last checkpoint a fetch saved and runs `on_page` with the number
+/// of pages done so far (1 after the first) at every page boundary; its answer is the
+/// supervisor's (an `Err` stops the fetch there).
+pub struct Pages<F> {
+    pages: std::sync::atomic::AtomicU64,
+    saved: std::sync::Mutex<Option<serde_json::Value>>,
+    on_page: F,
+}
+
+impl<F> Pages<F>
+where
+    F: Fn(u64) -> Result<(), tidemark_engine::StopReason> + Send + Sync,
+{
+    pub fn new(on_page: F) -> Self {
+        Self {
+            pages: Default::default(),
+            saved: Default::default(),
+            on_page,
+        }
+    }
+
+    pub fn pages(&self) -> u64 {
+        self.pages.load(Ordering::SeqCst)
+    }
+
+    /// The checkpoint saved at the last page boundary, as a later fetch takes it.
+    pub fn checkpoint(&self) -> Option<tidemark_engine::FetchCheckpoint> {
+        self.saved
+            .lock()
+            .unwrap()
+            .clone()
+            .map(|saved| serde_json::from_value(saved).unwrap())
+    }
+}
+
+#[async_trait]
+impl<F> tidemark_engine::RunControl for Pages<F>
+where
+    F: Fn(u64) -> Result<(), tidemark_engine::StopReason> + Send + Sync,
+{
+    async fn checkpoint(
+        &self,
+        _: &tidemark_engine::Counts,
+        checkpoint: &serde_json::Value,
+    ) -> Result<(), tidemark_engine::StopReason> {
+        *self.saved.lock().unwrap() = Some(checkpoint.clone());
+        let pages = self.pages.fetch_add(1, Ordering::SeqCst) + 1;
+        (self.on_page)(pages)
+    }
+}
+
 /// `tidemark_testkit::store_test!` for a test that is ignored for the reason given (an
 /// attribute on that macro's module would not reach the tests).
 #[macro_export]
