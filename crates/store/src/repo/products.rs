@@ -505,22 +505,34 @@ impl Db<'_> {
             return Ok(Vec::new());
         }
         let list = || values.iter().map(|v| Arg::Text(Some(v.clone())));
+        // Two indexed look-ups joined by UNION: an OR over the product column and a
+        // correlated variant EXISTS makes both databases scan every product of the account,
+        // once per record a fetch matches (quadratic in the catalogue). In the variant half,
+        // `+p.account_id` keeps SQLite from driving the join by the account index (a scan of
+        // the account's products) instead of the variant key index; no ORDER BY for the same
+        // reason (a merge by id scans too): the ids are sorted below.
         let mut sql = Sql::new("SELECT p.id FROM products p WHERE p.account_id = ");
         sql.bind_i64(account.0)
-            .push(" AND (p.")
+            .push(" AND p.")
             .push(column)
             .push(" IN ");
         sql.bind_list(list());
-        sql.push(" OR EXISTS (SELECT 1 FROM product_variants v WHERE v.product_id = p.id AND v.")
-            .push(column)
-            .push(" IN ");
+        sql.push(
+            " UNION SELECT p.id FROM product_variants v JOIN products p ON p.id = v.product_id \
+             WHERE +p.account_id = ",
+        )
+        .bind_i64(account.0)
+        .push(" AND v.")
+        .push(column)
+        .push(" IN ");
         sql.bind_list(list());
-        sql.push(")) ORDER BY p.id");
         let ids: Vec<i64> = with_db!(self, |c| {
             let mut qb = query_builder!(sql);
             qb.build_query_scalar().fetch_all(&mut *c).await
         })
         .map_err(db_err("products", "match candidates"))?;
+        let mut ids = ids;
+        ids.sort_unstable();
         Ok(ids.into_iter().map(ProductId).collect())
     }
 
