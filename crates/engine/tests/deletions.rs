@@ -151,6 +151,52 @@ store_test! {
         for (connection, id, after) in expected {
             assert_eq!(image_ids(&shops, connection, id).await, after, "{id} on {}", shops.name(connection));
         }
+
+        // Removed on Shopify, not the master: the canonical product keeps the image, and the
+        // next send to Shopify gives it back; nothing changes elsewhere.
+        let (_, id, _, _) = removals[0];
+        let kept = shops.canonical(id).await;
+        let image = &kept.images[0];
+        let media = image_id(&shops, shops.s, id, image.content_hash).await;
+        let gid = shops.external(shops.s, id).await.unwrap();
+        let before = image_ids(&shops, shops.s, id).await.len();
+        assert!(shops.shopify.remove_image(gid.as_str(), media.as_str()));
+        let fetched = shops.fetch(shops.s).await;
+        assert_eq!(fetched.counts.changed, 1, "{:?}", fetched.counts);
+        assert_eq!(shops.canonical(id).await, kept);
+        let sent = shops.send_all().await;
+        assert_eq!(sent[&shops.s].counts.updated, 1, "{:?}", sent[&shops.s].counts);
+        for connection in [shops.w, shops.m] {
+            let counts = &sent[&connection].counts;
+            assert_eq!(counts.updated + counts.image_deletes, 0, "{}: {counts:?}", shops.name(connection));
+        }
+        assert_eq!(image_ids(&shops, shops.s, id).await.len(), before);
+        assert!(snapshot(&shops, shops.s, id).await.images.iter().any(|i| i.content_hash == image.content_hash));
+
+        // Shopify made the master instead: the same removal there now deletes the image on
+        // WooCommerce and MercadoLibre.
+        shops.set_settings(shops.w, |s| s.master = false).await;
+        shops.set_settings(shops.s, |s| s.master = true).await;
+        let media = image_id(&shops, shops.s, id, image.content_hash).await;
+        let mut expected = Vec::new();
+        for connection in [shops.w, shops.m] {
+            let gone = image_id(&shops, connection, id, image.content_hash).await;
+            let after: Vec<ExternalId> = image_ids(&shops, connection, id)
+                .await
+                .into_iter()
+                .filter(|i| *i != gone)
+                .collect();
+            expected.push((connection, after));
+        }
+        assert!(shops.shopify.remove_image(gid.as_str(), media.as_str()));
+        shops.fetch(shops.s).await;
+        assert!(shops.canonical(id).await.images.iter().all(|i| i.content_hash != image.content_hash));
+        let sent = shops.send_all().await;
+        for (connection, after) in expected {
+            let counts = &sent[&connection].counts;
+            assert_eq!(counts.image_deletes, 1, "{}: {counts:?}", shops.name(connection));
+            assert_eq!(image_ids(&shops, connection, id).await, after, "{}", shops.name(connection));
+        }
         shops.assert_quiet().await;
         shops.stop().await;
     }
@@ -159,7 +205,7 @@ store_test! {
 store_test! {
     async fn a_product_deleted_on_a_platform_is_let_go_after_a_full_scan_and_never_deleted_elsewhere(store) {
         let shops = Shops::synced(store, Options::new(20)).await;
-        let shapes: Vec<_> = shops.woo.shapes().into_iter().take(2).collect();
+        let shapes: Vec<_> = shops.woo.shapes().into_iter().take(3).collect();
         let on_shopify = shops.canonical_id(&shapes[0].1.sku).await;
         let on_master = shops.canonical_id(&shapes[1].1.sku).await;
 
@@ -184,6 +230,16 @@ store_test! {
             assert!(shops.external(connection, on_shopify).await.is_some());
         }
 
+        // Deleted on MercadoLibre (which has no modification filter): let go there by a full
+        // scan too.
+        let on_ml = shops.canonical_id(&shapes[2].1.sku).await;
+        let item = shops.external(shops.m, on_ml).await.unwrap();
+        assert!(shops.ml.delete_item(item.as_str()));
+        let fetched = shops.fetch_scope(shops.m, FetchScope::Full).await;
+        assert_eq!(fetched.counts.deleted, 1, "{:?}", fetched.counts);
+        assert_eq!(shops.external(shops.m, on_ml).await, None);
+        assert_ne!(shops.canonical(on_ml).await.status, ProductStatus::Archived);
+
         // Deleted on WooCommerce, the master: a full scan archives it everywhere else.
         let woo_id = shapes[1].0;
         assert!(shops.woo.admin_delete_product(woo_id));
@@ -202,7 +258,7 @@ store_test! {
         assert_eq!(shops.on_platform(shops.m, on_master).await.status, ProductStatus::Archived);
         assert_eq!(shops.shopify.product_count(), 19);
         assert_eq!(shops.woo.product_count(), 19);
-        assert_eq!(shops.ml.item_ids().len(), 20);
+        assert_eq!(shops.ml.item_ids().len(), 19);
         shops.assert_quiet().await;
         shops.stop().await;
     }

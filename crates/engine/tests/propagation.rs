@@ -130,7 +130,7 @@ store_test! {
             .into_iter()
             .find(|(_, s)| {
                 s.variation_skus.len() >= 2
-                    && s.variation_skus.iter().all(|sku| shops.woo.stock_of(sku).unwrap_or(0) >= 4)
+                    && s.variation_skus.iter().all(|sku| shops.woo.stock_of(sku).unwrap_or(0) >= 6)
             })
             .expect("a variable product with stock");
         let id = shops.canonical_id(&shape.sku).await;
@@ -181,6 +181,21 @@ store_test! {
             let on = shops.on_platform(connection, id).await;
             assert_eq!(stock(&on, &first), first_start - 2, "{}", shops.name(connection));
             assert_eq!(stock(&on, &second), second_start - 2, "{}", shops.name(connection));
+        }
+
+        // Round three: a WooCommerce sale is fetched and queued; Shopify sells the same
+        // variant before the queued stock is sent there. The send moves Shopify's own
+        // quantity, so its sale is kept, and the next fetch brings it home.
+        assert!(shops.woo.place_order(&first, 1).is_some());
+        shops.fetch_scope(shops.w, FetchScope::Full).await;
+        assert!(shops.shopify.place_order(&[(shopify_variant.as_str(), 1)]).is_some());
+        shops.send_all().await;
+        shops.fetch_scope(shops.s, FetchScope::Full).await;
+        assert_eq!(stock(&shops.canonical(id).await, &first), first_start - 4);
+        shops.send_all().await;
+        for connection in shops.connections() {
+            let on = shops.on_platform(connection, id).await;
+            assert_eq!(stock(&on, &first), first_start - 4, "{}", shops.name(connection));
         }
 
         shops.assert_quiet().await;

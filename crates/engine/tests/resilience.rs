@@ -168,6 +168,51 @@ store_test! {
 }
 
 store_test! {
+    async fn a_full_scan_stopped_mid_way_and_resumed_sweeps_only_what_is_gone(store) {
+        let shops = Shops::synced(store, options()).await;
+        let woo_ids: Vec<u64> = shops.woo.product_ids();
+        let stop = Pages::new(|page| if page == 2 { Err(StopReason::Cancelled) } else { Ok(()) });
+        let stopped = shops
+            .engine
+            .fetch(shops.w, &products(FetchScope::Full), None, &stop)
+            .await;
+        assert!(matches!(stopped, Err(EngineError::Stopped(_))), "{stopped:?}");
+        // While it is stopped the merchant deletes a product the scan has read (first page)
+        // and one it has not (fourth page).
+        let (read, unread) = (woo_ids[1], woo_ids[16]);
+        let mut gone = Vec::new();
+        for woo_id in [read, unread] {
+            let sku = shops.woo.sku_of(woo_id);
+            gone.push(shops.canonical_id(&sku).await);
+            assert!(shops.woo.admin_delete_product(woo_id));
+        }
+        let resumed = shops
+            .engine
+            .fetch(shops.w, &products(FetchScope::Full), stop.checkpoint(), &Pages::new(|_| Ok(())))
+            .await
+            .unwrap();
+        // The scan saw the first before it went: only the unread one is let go now (and
+        // archived, WooCommerce being the master); the next full scan lets the other go.
+        assert_eq!(resumed.counts.deleted, 1, "{:?}", resumed.counts);
+        assert!(resumed.alerts.is_empty(), "{:?}", resumed.alerts);
+        assert_eq!(shops.external(shops.w, gone[1]).await, None);
+        assert!(shops.external(shops.w, gone[0]).await.is_some());
+        let fetched = shops.fetch_scope(shops.w, FetchScope::Full).await;
+        assert_eq!(fetched.counts.deleted, 1, "{:?}", fetched.counts);
+        assert_eq!(shops.external(shops.w, gone[0]).await, None);
+        let bound = shops.store().count_bindings(shops.w, RecordKind::Product).await.unwrap();
+        assert_eq!(bound, PRODUCTS as i64 - 2);
+        for (id, product) in shops.all_canonical().await {
+            let archived = product.status == tidemark_core::ProductStatus::Archived;
+            assert_eq!(archived, gone.contains(&id), "{id}");
+        }
+        shops.send_all().await;
+        shops.assert_quiet().await;
+        shops.stop().await;
+    }
+}
+
+store_test! {
     async fn a_fetch_dropped_mid_page_and_run_again_loses_nothing(store) {
         let shops = Shops::synced(store, options()).await;
         let clock = products_clock(&shops).await;
