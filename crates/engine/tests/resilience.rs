@@ -2,7 +2,7 @@
 //! 7): an edit made while a fetch is paging is caught by the next incremental fetch; a fetch
 //! stopped by its supervisor, failed by the platform or dropped mid-page loses nothing when it
 //! is resumed from its checkpoint or run again. Item 8: a create whose answer is lost after
-//! the platform made the product is not repeated into a duplicate.
+//! the platform made the product is not repeated into a duplicate, also under random faults.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -362,5 +362,91 @@ ignored_store_test! {
         shops.send(shops.m).await;
         shops.assert_quiet().await;
         shops.stop().await;
+    }
+}
+
+/// A first sync under random faults (3 % of each kind) on the platforms named, synced until
+/// nothing is left to send: everything ends bound once, nothing is created twice, and the
+/// shops then agree.
+async fn sync_under_faults(store: tidemark_store::Store, woo: bool, shopify: bool, ml: bool) {
+    const N: u64 = 30;
+    let shops = Shops::start(store, Options::new(N)).await;
+    let faults = |seed| FaultConfig {
+        timeout_hold_ms: 300,
+        ..FaultConfig::uniform(0.03, seed)
+    };
+    for (on, harness, seed) in [
+        (woo, &shops.woo.harness, 1),
+        (shopify, &shops.shopify.harness, 2),
+        (ml, &shops.ml.harness, 3),
+    ] {
+        if on {
+            harness.faults.set(faults(seed));
+        }
+    }
+    // Syncs until nothing is left to send, moving the clock past every backoff.
+    let mut rounds = 0;
+    loop {
+        rounds += 1;
+        assert!(rounds <= 8, "still sending after {rounds} rounds");
+        let mut busy = 0;
+        for connection in shops.connections() {
+            if let Ok(fetched) = shops
+                .engine
+                .fetch(
+                    connection,
+                    &products(FetchScope::Incremental),
+                    None,
+                    &tidemark_engine::Unsupervised,
+                )
+                .await
+            {
+                assert_eq!(fetched.counts.failed, 0, "{:?}", fetched.counts);
+            }
+        }
+        for connection in shops.connections() {
+            let sent = shops.send(connection).await.counts;
+            busy += sent.inserted + sent.updated + sent.image_deletes + sent.send_failed;
+        }
+        shops.clock.advance(Duration::from_secs(3_600));
+        if busy == 0 {
+            break;
+        }
+    }
+    for sim in [
+        &shops.woo.harness,
+        &shops.shopify.harness,
+        &shops.ml.harness,
+    ] {
+        sim.faults.set(FaultConfig::none());
+    }
+    for connection in [shops.s, shops.m] {
+        let bound = shops
+            .store()
+            .count_bindings(connection, RecordKind::Product)
+            .await
+            .unwrap();
+        assert_eq!(bound, N as i64, "{}", shops.name(connection));
+    }
+    assert_eq!(shops.shopify.product_count() as u64, N);
+    assert_eq!(shops.ml.item_ids().len() as u64, N);
+    shops.assert_quiet().await;
+    shops.stop().await;
+}
+
+store_test! {
+    async fn a_first_sync_under_random_faults_on_woocommerce_and_shopify_ends_whole_without_duplicates(store) {
+        sync_under_faults(store, true, true, false).await;
+    }
+}
+
+ignored_store_test! {
+    #[ignore = "never settles: MercadoLibre creates whose answers are lost are adopted by \
+                send.rs Engine::adopt with the desired record as snapshot, so the next fetch \
+                absorbs the re-encoded pictures as new images and the unwritten description \
+                as erased; the variant image links then ping-pong between MercadoLibre and \
+                WooCommerce, whose connector cannot clear a variation's image"]
+    async fn a_first_sync_under_random_faults_on_every_platform_ends_whole_without_duplicates(store) {
+        sync_under_faults(store, true, true, true).await;
     }
 }
