@@ -290,6 +290,31 @@ store_test! {
         // are not: see the ignored test below.)
         let fetched = shops.fetch_scope(shops.s, FetchScope::Full).await;
         assert_eq!(fetched.counts.changed, 0, "{:?}", fetched.counts);
+
+        // A product the merchant adds on Shopify is cloned to WooCommerce, whose create is
+        // applied and answered 504 once: the repeat is refused as a duplicate SKU and the
+        // product adopted, whole.
+        shops.set_settings(shops.w, |s| s.clone_new_products = true).await;
+        let gid = shops.shopify.add_merchant_product("Added on Shopify", "TM-ADDED").unwrap();
+        shops.woo.script("POST", "products", 0, Scripted::AfterApply);
+        let fetched = shops.fetch(shops.s).await;
+        assert_eq!(fetched.counts.new, 1, "{:?}", fetched.counts);
+        let added = shops
+            .store()
+            .binding_by_external(shops.s, RecordKind::Product, &ExternalId::new(gid))
+            .await
+            .unwrap()
+            .unwrap();
+        let added = ProductId(added.internal_id);
+        let sent = shops.send(shops.w).await.counts;
+        assert_eq!(sent.inserted, 1, "{sent:?}");
+        assert_eq!(shops.woo.scripted_left(), 0, "the fault fired");
+        assert_eq!(shops.woo.product_count() as u64, N + 1);
+        assert_eq!(
+            shops.on_platform(shops.w, added).await.variants.len(),
+            shops.canonical(added).await.variants.len()
+        );
+        shops.assert_no_deletes_nor_duplicates();
         shops.stop().await;
     }
 }
