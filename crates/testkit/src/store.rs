@@ -86,18 +86,20 @@ async fn drop_schema(admin: &mut PgConnection, schema: &str) {
 #[macro_export]
 macro_rules! store_test {
     ($(#[$meta:meta])* async fn $name:ident($store:ident) $body:block) => {
-        $(#[$meta])*
         mod $name {
             #[allow(unused_imports)]
             use super::*;
 
             async fn body($store: tidemark_store::Store) $body
 
+            // Attributes (docs, `#[ignore]`) go on each test, where the harness reads them.
+            $(#[$meta])*
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
                 $crate::store::run_sqlite(body).await;
             }
 
+            $(#[$meta])*
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 $crate::store::run_postgres(body).await;
