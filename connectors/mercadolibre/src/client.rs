@@ -1505,7 +1505,8 @@ impl Connector for MercadoLibre {
     }
 
     /// Items have no vendor, tags, barcode, weight or compare-at price here (promotions and
-    /// shipping dimensions live elsewhere in MercadoLibre).
+    /// shipping dimensions live elsewhere in MercadoLibre), and custom attributes are not
+    /// written (MercadoLibre attributes are its category's, by id).
     fn carries(&self) -> tidemark_core::FieldSet {
         use tidemark_core::Field;
         Field::PRODUCT_FIELDS
@@ -1519,15 +1520,20 @@ impl Connector for MercadoLibre {
                         | Field::Barcode
                         | Field::Weight
                         | Field::CompareAtPrice
+                        | Field::Attributes
                 )
             })
             .collect()
     }
 
     /// No draft: a draft is listed paused. Archived is `closed`, which MercadoLibre keeps.
+    /// Pictures have no alt text.
     fn as_stored(&self, mut product: Product) -> Product {
         if product.status == tidemark_core::ProductStatus::Draft {
             product.status = tidemark_core::ProductStatus::Paused;
+        }
+        for image in &mut product.images {
+            image.alt = None;
         }
         product
     }

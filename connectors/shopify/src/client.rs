@@ -1630,10 +1630,15 @@ impl Connector for Shopify {
             .collect()
     }
 
-    /// No paused status: a paused product is stored as a draft.
+    /// No paused status: a paused product is stored as a draft. A product has no SKU of its
+    /// own (its variants do), and variant image links are not read back.
     fn as_stored(&self, mut product: tidemark_core::Product) -> tidemark_core::Product {
         if product.status == tidemark_core::ProductStatus::Paused {
             product.status = tidemark_core::ProductStatus::Draft;
+        }
+        product.sku = None;
+        for variant in &mut product.variants {
+            variant.image_hashes.clear();
         }
         product
     }

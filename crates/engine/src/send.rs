@@ -448,8 +448,13 @@ impl Engine {
         let RecordContent::Product(platform) = found.content else {
             return Ok(Prepared::Done);
         };
-        let platform = normalize_product(platform).ok();
-        let content = snapshot_after_insert(desired, platform.as_ref());
+        // The snapshot is what the platform has, not what the lost create meant to write:
+        // variations or fields it never made are then planned as an update. Its images are
+        // paired with the written ones by position (a platform may re-encode them).
+        let content = match normalize_product(platform) {
+            Ok(platform) => align_images(desired, platform),
+            Err(_) => snapshot_after_insert(desired, None),
+        };
         let mut tx = self.inner.store.begin().await?;
         let bound = tx
             .bind(
