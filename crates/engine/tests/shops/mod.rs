@@ -695,29 +695,3 @@ where
         (self.on_page)(pages)
     }
 }
-
-/// `tidemark_testkit::store_test!` for a test that is ignored for the reason given (an
-/// attribute on that macro's module would not reach the tests).
-#[macro_export]
-macro_rules! ignored_store_test {
-    (#[ignore = $reason:literal] async fn $name:ident($store:ident) $body:block) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-
-            async fn body($store: tidemark_store::Store) $body
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            #[ignore = $reason]
-            async fn sqlite() {
-                tidemark_testkit::store::run_sqlite(body).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            #[ignore = $reason]
-            async fn postgres() {
-                tidemark_testkit::store::run_postgres(body).await;
-            }
-        }
-    };
-}
