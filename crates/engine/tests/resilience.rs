@@ -319,12 +319,10 @@ store_test! {
 }
 
 store_test! {
-    #[ignore = "send.rs Engine::adopt snapshots the desired record, not what the platform \
-                has, and does not pair the platform's (re-encoded) pictures with the written \
-                images: the next fetch reads the description the lost create never wrote as \
-                erased and the pictures as new images, and absorbs both; also the \
-                MercadoLibre connector's item update never links variation pictures, so the \
-                variant images the adoption still has to write never land"]
+    #[ignore = "MercadoLibre connector: an item update under Field::Images never links \
+                variation pictures (variations keep only the picture ids they had), so the \
+                variant images an adoption still has to write never land and the next fetch \
+                absorbs them as removed"]
     async fn a_lost_item_create_adopted_on_mercadolibre_changes_no_canonical_record(store) {
         let shops = Shops::start(store, Options::new(5)).await;
         shops.ml.lose_create_answers(1);
@@ -351,8 +349,6 @@ store_test! {
 }
 
 store_test! {
-    #[ignore = "send.rs Engine::adopt snapshots the desired record, not what the platform \
-                has: the variations a lost WooCommerce create never made are never sent"]
     async fn a_lost_create_that_landed_partly_is_completed_after_adoption(store) {
         let mut options = Options::new(0);
         options.woo.clone_new_products = true;
@@ -467,12 +463,10 @@ store_test! {
 }
 
 store_test! {
-    #[ignore = "never settles: MercadoLibre creates whose answers are lost are adopted by \
-                send.rs Engine::adopt with the desired record as snapshot, so the next fetch \
-                absorbs the re-encoded pictures as new images and the unwritten description \
-                as erased; the variant image links then ping-pong between MercadoLibre (whose \
-                item update never links variation pictures) and WooCommerce (whose update \
-                never clears a variation's image)"]
+    #[ignore = "never settles: a MercadoLibre create whose answer is lost is adopted and \
+                its variant images are then never linked by the connector's item update, so \
+                the next fetch removes them canonically; WooCommerce's update never clears a \
+                variation's image, and the variant image links ping-pong between the two"]
     async fn a_first_sync_under_random_faults_on_every_platform_ends_whole_without_duplicates(store) {
         sync_under_faults(store, true, true, true).await;
     }
