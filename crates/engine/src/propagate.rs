@@ -103,11 +103,12 @@ pub(crate) enum Queue {
     OnlyMissing,
 }
 
-/// The pending rows already queued for a record, as (connection, operation kind, image).
+/// The pending rows already queued for a record, as (connection, image): `None` stands for
+/// the record's one insert-or-update row, `Some(hash)` for an image delete.
 async fn queued(
     tx: &mut Tx,
     record: RecordRef,
-) -> Result<BTreeSet<(ConnectionId, bool, Option<tidemark_core::ContentHash>)>, EngineError> {
+) -> Result<BTreeSet<(ConnectionId, Option<tidemark_core::ContentHash>)>, EngineError> {
     Ok(tx
         .pending_changes_of_record(record)
         .await?
@@ -117,7 +118,7 @@ async fn queued(
                 PendingOp::ImageDelete { content_hash, .. } => Some(content_hash),
                 _ => None,
             };
-            (row.change.connection, image.is_some(), image)
+            (row.change.connection, image)
         })
         .collect())
 }
@@ -128,14 +129,14 @@ async fn enqueue(
     record: RecordRef,
     op: &PendingOp,
     now: Timestamp,
-    already: Option<&BTreeSet<(ConnectionId, bool, Option<tidemark_core::ContentHash>)>>,
+    already: Option<&BTreeSet<(ConnectionId, Option<tidemark_core::ContentHash>)>>,
 ) -> Result<bool, EngineError> {
     if let Some(already) = already {
         let image = match op {
             PendingOp::ImageDelete { content_hash, .. } => Some(*content_hash),
             _ => None,
         };
-        if already.contains(&(connection, image.is_some(), image)) {
+        if already.contains(&(connection, image)) {
             return Ok(false);
         }
     }
