@@ -18,7 +18,7 @@ use tidemark_connector::{
     WriteOp, WriteResult,
 };
 use tidemark_core::{
-    ConnectionId, ExternalId, ExternalRecord, Field, PlatformKind, Product, ScanKind, Sku,
+    ConnectionId, ExternalId, ExternalRecord, Field, Image, PlatformKind, Product, ScanKind, Sku,
     Timestamp,
 };
 use tokio::sync::Mutex;
@@ -870,11 +870,66 @@ impl MercadoLibre {
             )));
         }
         item.description = Some(product.description.clone());
-        let item = self.link_variation_pictures(product, item).await?;
+        let item = self.finish_create(product, item).await.map_err(|e| {
+            // The item exists and is journalled: a repeated create adopts it and writes the
+            // rest to it.
+            ConnectorError::maybe_applied(format!(
+                "mercadolibre item {id} was created but not finished: {e}"
+            ))
+        })?;
         Ok(Confirmed {
             record: mapping::item_to_record(&item)?,
             adopted: false,
         })
+    }
+
+    /// What a create cannot send in its `POST`: variation pictures (their ids exist only once
+    /// the item does), then the status. MercadoLibre creates every item `active`; a product
+    /// that is not gets a status write last (a paused or closed item may refuse other edits).
+    async fn finish_create(
+        &self,
+        product: &Product,
+        item: MlItem,
+    ) -> Result<MlItem, ConnectorError> {
+        let item = self.link_variation_pictures(product, item).await?;
+        let wanted = mapping::status_to_ml(product.status);
+        if item.status.as_deref().unwrap_or("active") == wanted {
+            return Ok(item);
+        }
+        let Some(id) = item.id.clone() else {
+            return Err(ConnectorError::fatal("mercadolibre item without an id"));
+        };
+        let body = json!({ "status": wanted });
+        self.put_item(
+            &id,
+            &body,
+            Idempotency::Idempotent,
+            "set the created item's status",
+            item.description,
+        )
+        .await
+    }
+
+    /// `PUT /items/{id}` with `body`, answered by the item after the write; `description` is
+    /// given it (the item does not carry its description).
+    async fn put_item(
+        &self,
+        id: &str,
+        body: &Value,
+        idempotency: Idempotency,
+        what: &str,
+        description: Option<String>,
+    ) -> Result<MlItem, ConnectorError> {
+        let path = format!("items/{id}");
+        let answer = self
+            .call(|| {
+                let bare = || ApiRequest::new(http::Method::PUT, path.as_str(), idempotency);
+                bare().json(body).unwrap_or_else(|_| bare()).context(what)
+            })
+            .await?;
+        let mut item: MlItem = decode(&answer)?;
+        item.description = description;
+        Ok(item)
     }
 
     fn journalled(&self, sku: &str) -> Option<Journalled> {
@@ -906,7 +961,8 @@ impl MercadoLibre {
     /// it as a create would have, so the adopted record is the product. Variants are matched to
     /// variations by SKU (an item without variations is the single variant), pictures by
     /// position when their numbers agree; stock is set to the product's quantities (a create
-    /// sets absolute stock). The title is sent only when it differs (it locks after a sale).
+    /// sets absolute stock). The title is sent only when it differs (it locks after a sale), and
+    /// so is the status. Variation pictures are linked by the same write.
     async fn adopt(&self, product: &Product, item: MlItem) -> Result<Confirmed, ConnectorError> {
         let id = item
             .id
@@ -966,18 +1022,18 @@ impl MercadoLibre {
         if item.title != product.title {
             fields.insert(Field::Title);
         }
+        // Created `active` (or changed since): a status that differs is written like any other
+        // field (a closed item refuses to be reopened, which is then this write's error).
+        if item.status.as_deref().unwrap_or("active") != mapping::status_to_ml(product.status) {
+            fields.insert(Field::Status);
+        }
         stock.retain(|c| c.from != c.to);
         let external_id = ExternalId(id.clone());
-        self.update(&external_id, &bound, &fields, &stock).await?;
-        // Variation pictures, as after a create.
-        let item = self
-            .get_item(&id)
-            .await?
-            .ok_or_else(|| ConnectorError::not_found(format!("mercadolibre item {id}")))?;
-        let item = self.link_variation_pictures(product, item).await?;
+        // The update links variation pictures too (`Field::Images`).
+        let written = self.update(&external_id, &bound, &fields, &stock).await?;
         Ok(Confirmed {
-            record: mapping::item_to_record(&item)?,
             adopted: true,
+            ..written
         })
     }
 
@@ -1000,13 +1056,8 @@ impl MercadoLibre {
         let Some(item_id) = item.id.clone() else {
             return Ok(item);
         };
-        let picture_of = |hash: &tidemark_core::ContentHash| -> Option<String> {
-            let at = product
-                .images
-                .iter()
-                .position(|i| i.content_hash == *hash)?;
-            item.pictures.get(at).and_then(|p| p.id.clone())
-        };
+        // Pictures come back in the order they were sent: image `at` is picture `at`.
+        let picture_of = |at: usize, _: &Image| item.pictures.get(at).and_then(|p| p.id.clone());
         let mut variations = Vec::with_capacity(item.variations.len());
         let mut changed = false;
         for (n, v) in item.variations.iter().enumerate() {
@@ -1018,7 +1069,7 @@ impl MercadoLibre {
                 .and_then(|s| product.variants.iter().find(|w| w.sku.as_ref() == Some(&s)))
                 .or_else(|| product.variants.get(n));
             let wanted: Vec<String> = variant
-                .map(|w| w.image_hashes.iter().filter_map(picture_of).collect())
+                .map(|w| variant_pictures(product, w, picture_of))
                 .unwrap_or_default();
             let ids = if wanted.is_empty() {
                 v.picture_ids.clone()
@@ -1032,18 +1083,14 @@ impl MercadoLibre {
             return Ok(item);
         }
         let body = json!({ "variations": variations });
-        let path = format!("items/{item_id}");
-        let answer = self
-            .call(|| {
-                ApiRequest::put(path.as_str())
-                    .json(&body)
-                    .unwrap_or_else(|_| ApiRequest::put(path.as_str()))
-                    .context("link variation pictures")
-            })
-            .await?;
-        let mut linked: MlItem = decode(&answer)?;
-        linked.description = item.description;
-        Ok(linked)
+        self.put_item(
+            &item_id,
+            &body,
+            Idempotency::Idempotent,
+            "link variation pictures",
+            item.description,
+        )
+        .await
     }
 
     async fn update(
@@ -1081,8 +1128,8 @@ impl MercadoLibre {
                 .images
                 .iter()
                 .map(|i| match &i.external_id {
-                    Some(id) => json!({"id": id.as_str()}),
-                    None => json!({"source": i.src}),
+                    Some(_) => json!({"id": picture_ref(i)}),
+                    None => json!({"source": picture_ref(i)}),
                 })
                 .collect();
             body.insert("pictures".into(), Value::Array(pictures));
@@ -1109,29 +1156,14 @@ impl MercadoLibre {
                 );
             }
         } else if fields.contains(&Field::Price)
+            || fields.contains(&Field::Sku)
             || fields.contains(&Field::Variants)
             || fields.contains(&Field::Images)
             || moves.values().any(|d| *d != 0)
         {
-            // Variation `picture_ids` must name item pictures: when the pictures are replaced,
-            // each variation keeps only those that stay.
-            let kept: Option<std::collections::BTreeSet<&str>> =
-                fields.contains(&Field::Images).then(|| {
-                    product
-                        .images
-                        .iter()
-                        .filter_map(|i| i.external_id.as_ref().map(ExternalId::as_str))
-                        .collect()
-                });
             body.insert(
                 "variations".into(),
-                Value::Array(variations_body(
-                    &current,
-                    product,
-                    fields,
-                    &moves,
-                    kept.as_ref(),
-                )?),
+                Value::Array(variations_body(&current, product, fields, &moves)?),
             );
         }
         let mut current = current;
@@ -1160,18 +1192,15 @@ impl MercadoLibre {
         } else {
             Idempotency::Idempotent
         };
-        let path = format!("items/{external_id}");
-        let body = Value::Object(body);
-        let answer = self
-            .call(|| {
-                ApiRequest::new(http::Method::PUT, path.as_str(), idempotency)
-                    .json(&body)
-                    .unwrap_or_else(|_| ApiRequest::put(path.as_str()))
-                    .context("update item")
-            })
+        let item = self
+            .put_item(
+                external_id.as_str(),
+                &Value::Object(body),
+                idempotency,
+                "update item",
+                current.description,
+            )
             .await?;
-        let mut item: MlItem = decode(&answer)?;
-        item.description = current.description;
         Ok(Confirmed {
             record: mapping::item_to_record(&item)?,
             adopted: false,
@@ -1226,17 +1255,15 @@ impl MercadoLibre {
                     .collect(),
             );
         }
-        let path = format!("items/{product_id}");
-        let answer = self
-            .call(|| {
-                ApiRequest::put(path.as_str())
-                    .json(&body)
-                    .unwrap_or_else(|_| ApiRequest::put(path.as_str()))
-                    .context("remove a picture")
-            })
+        let item = self
+            .put_item(
+                product_id.as_str(),
+                &body,
+                Idempotency::Idempotent,
+                "remove a picture",
+                current.description,
+            )
             .await?;
-        let mut item: MlItem = decode(&answer)?;
-        item.description = current.description;
         Ok(Confirmed {
             record: mapping::item_to_record(&item)?,
             adopted: false,
@@ -1350,18 +1377,65 @@ fn id_json(id: &str) -> Value {
     id.parse::<u64>().map_or_else(|_| json!(id), |n| json!(n))
 }
 
+/// How an item write names a product image: its picture id when it has one, else its URL,
+/// which `pictures` sends as a `source` and a variation's `picture_ids` may name (MercadoLibre
+/// links the picture the same write makes from that URL).
+fn picture_ref(image: &Image) -> &str {
+    image
+        .external_id
+        .as_ref()
+        .map_or(image.src.as_str(), ExternalId::as_str)
+}
+
+/// The pictures `variant` shows, in the order of its `image_hashes`, as `reference` names the
+/// product image at an index of `product.images`; hashes of no image, or of an image without
+/// a reference, are left out.
+fn variant_pictures(
+    product: &Product,
+    variant: &tidemark_core::Variant,
+    reference: impl Fn(usize, &Image) -> Option<String>,
+) -> Vec<String> {
+    variant
+        .image_hashes
+        .iter()
+        .filter_map(|hash| {
+            let (at, image) = product
+                .images
+                .iter()
+                .enumerate()
+                .find(|(_, i)| i.content_hash == *hash)?;
+            reference(at, image)
+        })
+        .collect()
+}
+
 /// The full `variations` list of a PUT: MercadoLibre deletes variations left out, so every
 /// kept one is named by id, with the fields this write changes. A new variant (no id the item
 /// knows) whose SKU an otherwise unclaimed variation already has is that variation: an earlier
 /// attempt of this write, whose answer was lost, created it, and sending it again without its
 /// id would create it twice.
+///
+/// When the write replaces the pictures (`Field::Images`), each variation's `picture_ids`
+/// become its variant's images as the `pictures` list names them ([`picture_ref`]), none for
+/// a variant that names none; a variation no variant claims keeps those of its pictures that
+/// stay (`picture_ids` must name item pictures).
 fn variations_body(
     current: &MlItem,
     product: &Product,
     fields: &tidemark_core::FieldSet,
     moves: &BTreeMap<&str, i64>,
-    kept_pictures: Option<&std::collections::BTreeSet<&str>>,
 ) -> Result<Vec<Value>, ConnectorError> {
+    let images = fields.contains(&Field::Images);
+    let pictures_of = |variant: &tidemark_core::Variant| {
+        variant_pictures(product, variant, |_, image| {
+            Some(picture_ref(image).to_owned())
+        })
+    };
+    let kept: std::collections::BTreeSet<&str> = product
+        .images
+        .iter()
+        .filter_map(|i| i.external_id.as_ref().map(ExternalId::as_str))
+        .collect();
     let current_ids: std::collections::BTreeSet<&str> = current
         .variations
         .iter()
@@ -1411,17 +1485,28 @@ fn variations_body(
         {
             entry["price"] = price_json(price);
         }
+        // A variant's SKU changes under `Sku` (one gained) or `Variants` (a renamed variant is
+        // another variant key, still bound to this variation).
+        if (fields.contains(&Field::Sku) || replace)
+            && let Some(sku) = wanted.and_then(|w| w.sku.as_ref())
+            && mapping::variation_sku(v).as_ref() != Some(sku)
+        {
+            entry["attributes"] = json!([{"id": "SELLER_SKU", "value_name": sku.0}]);
+        }
         if let Some(delta) = moves.get(id).filter(|d| **d != 0) {
             let now = v.available_quantity.map_or(0, |c| c.0);
             entry["available_quantity"] = json!(moved(id, now, *delta)?);
         }
-        if let Some(kept) = kept_pictures {
-            let ids: Vec<&String> = v
-                .picture_ids
-                .iter()
-                .filter(|p| kept.contains(p.as_str()))
-                .collect();
-            entry["picture_ids"] = json!(ids);
+        if images {
+            entry["picture_ids"] = match wanted {
+                Some(w) => json!(pictures_of(w)),
+                None => json!(
+                    v.picture_ids
+                        .iter()
+                        .filter(|p| kept.contains(p.as_str()))
+                        .collect::<Vec<_>>()
+                ),
+            };
         }
         out.push(entry);
     }
@@ -1442,6 +1527,9 @@ fn variations_body(
             }
             if let Some(sku) = &v.sku {
                 entry["attributes"] = json!([{"id": "SELLER_SKU", "value_name": sku.0}]);
+            }
+            if images {
+                entry["picture_ids"] = json!(pictures_of(v));
             }
             out.push(entry);
         }
@@ -1527,10 +1615,18 @@ impl Connector for MercadoLibre {
     }
 
     /// No draft: a draft is listed paused. Archived is `closed`, which MercadoLibre keeps.
-    /// Pictures have no alt text.
+    /// Pictures have no alt text. An item without variations has one SKU
+    /// ([`mapping::item_sku`]), the product's and its variant's.
     fn as_stored(&self, mut product: Product) -> Product {
         if product.status == tidemark_core::ProductStatus::Draft {
             product.status = tidemark_core::ProductStatus::Paused;
+        }
+        if !mapping::has_variations(&product) {
+            let sku = mapping::item_sku(&product).cloned();
+            if let Some(only) = product.variants.first_mut() {
+                only.sku.clone_from(&sku);
+            }
+            product.sku = sku;
         }
         for image in &mut product.images {
             image.alt = None;

@@ -585,10 +585,23 @@ pub fn combo_json(name: &str, value: &str) -> Value {
     }
 }
 
+/// The item-level `SELLER_SKU`: the product's, else, for an item without variations, its one
+/// variant's (a product may have no SKU of its own, as Shopify's have none). An item without
+/// variations has one SKU, read back as the product's and the variant's.
+pub fn item_sku(product: &Product) -> Option<&Sku> {
+    product.sku.as_ref().or_else(|| {
+        if has_variations(product) {
+            None
+        } else {
+            product.variants.first().and_then(|v| v.sku.as_ref())
+        }
+    })
+}
+
 /// Item-level `attributes` for SKU and brand.
 pub fn attributes_json(product: &Product) -> Vec<Value> {
     let mut out = Vec::new();
-    if let Some(sku) = &product.sku {
+    if let Some(sku) = item_sku(product) {
         out.push(json!({"id": "SELLER_SKU", "value_name": sku.0}));
     }
     if let Some(brand) = &product.brand {

@@ -1093,15 +1093,7 @@ async fn order_scans_beyond_the_offset_cap_return_each_order_once() {
 #[tokio::test]
 async fn created_variations_carry_the_pictures_their_variants_use() {
     let s = setup(fast(2, 0), FaultConfig::none(), 200.0).await;
-    // A sample product with several variants and images, each variant naming its images.
-    let new = (9_000..9_100)
-        .map(sample::product)
-        .find(|p| {
-            p.variants.len() > 1
-                && p.images.len() > 1
-                && p.variants.iter().all(|v| !v.image_hashes.is_empty())
-        })
-        .expect("a sample product with variant images");
+    let new = product_with_variant_images(9_000..9_100);
     let created = write(
         &s.ml,
         WriteOp::CreateProduct {
@@ -1860,4 +1852,315 @@ async fn an_adopted_create_writes_the_product_to_the_item_it_found() {
     assert!(p.variants.iter().all(|v| !v.image_hashes.is_empty()));
     let stats = s.sim.harness.stats.snapshot();
     assert_eq!((stats.creates, stats.duplicate_creates), (1, 0));
+}
+
+/// A create of `product`.
+async fn create(
+    ml: &MercadoLibre,
+    product: &Product,
+) -> Result<tidemark_connector::Confirmed, ConnectorError> {
+    let op = WriteOp::CreateProduct {
+        product: product.clone(),
+    };
+    write(ml, op).await
+}
+
+/// An update of `fields` of item `id` to `product`, without stock moves.
+async fn update(
+    ml: &MercadoLibre,
+    id: &ExternalId,
+    product: &Product,
+    fields: impl IntoIterator<Item = Field>,
+) -> Result<tidemark_connector::Confirmed, ConnectorError> {
+    let op = WriteOp::UpdateProduct {
+        external_id: id.clone(),
+        product: product.clone(),
+        fields: fields.into_iter().collect(),
+        stock: vec![],
+    };
+    write(ml, op).await
+}
+
+/// A sample product with several variants and images, each variant naming its images.
+fn product_with_variant_images(seeds: std::ops::Range<u64>) -> Product {
+    seeds
+        .map(sample::product)
+        .find(|p| {
+            p.variants.len() > 2
+                && p.images.len() > 2
+                && p.variants.iter().all(|v| !v.image_hashes.is_empty())
+        })
+        .expect("a sample product with variant images")
+}
+
+#[tokio::test]
+async fn an_item_created_for_a_draft_paused_or_archived_product_has_that_status() {
+    use tidemark_core::ProductStatus;
+    let s = setup(fast(1, 0), FaultConfig::none(), 200.0).await;
+    for (n, status) in [
+        ProductStatus::Draft,
+        ProductStatus::Paused,
+        ProductStatus::Archived,
+        ProductStatus::Active,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut new = product_with_variant_images(50_000 + 100 * n as u64..50_100 + 100 * n as u64);
+        new.status = status;
+        let created = create(&s.ml, &new).await.unwrap();
+        let wanted = s.ml.as_stored(new.clone()).status;
+        assert_eq!(product(&created.record).status, wanted, "{status:?}");
+        let read = read(&s.ml, ScanKind::Products, &created.record.external_id).await;
+        assert_eq!(product(&read).status, wanted, "{status:?}");
+        assert_eq!(created.record.content, read.content, "{status:?}");
+        // The variation pictures were linked too.
+        assert!(
+            product(&read)
+                .variants
+                .iter()
+                .all(|v| !v.image_hashes.is_empty())
+        );
+    }
+    let stats = s.sim.harness.stats.snapshot();
+    assert_eq!((stats.creates, stats.duplicate_creates), (4, 0));
+}
+
+#[tokio::test]
+async fn a_status_write_after_a_create_that_fails_is_retried_without_a_second_item() {
+    let s = setup(fast(1, 0), FaultConfig::none(), 200.0).await;
+    let mut new = sample::product(60_013);
+    new.status = tidemark_core::ProductStatus::Paused;
+    // No variant images: the status write is the first PUT after the create.
+    for v in &mut new.variants {
+        v.image_hashes.clear();
+    }
+    let op = WriteOp::CreateProduct {
+        product: new.clone(),
+    };
+    // Every attempt the client makes at the status write answers 502.
+    s.sim.lose_update_answers(1_000);
+    let err = write(&s.ml, op.clone()).await.unwrap_err();
+    s.sim.lose_update_answers(0);
+    assert!(err.is_maybe_applied(), "{err}");
+    let ids = s.sim.item_ids();
+    assert_eq!(ids.len(), 2);
+    let id = ids.last().unwrap().clone();
+    assert!(err.to_string().contains(&id), "{err}");
+    // As if the status write had never landed.
+    s.sim
+        .edit_item(
+            &id,
+            &tidemark_sim::mercadolibre::ItemEdit {
+                status: Some("active".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let again = write(&s.ml, op).await.unwrap();
+    assert!(again.adopted);
+    assert_eq!(again.record.external_id.as_str(), id);
+    assert_eq!(
+        product(&again.record).status,
+        tidemark_core::ProductStatus::Paused
+    );
+    let read = read(&s.ml, ScanKind::Products, &again.record.external_id).await;
+    assert_eq!(read.content, again.record.content);
+    let stats = s.sim.harness.stats.snapshot();
+    assert_eq!((stats.creates, stats.duplicate_creates), (1, 0));
+    assert_eq!(s.sim.item_ids().len(), 2);
+}
+
+/// Each variant's images as positions in `p.images`, sorted (hashes differ between what was
+/// written and what is read back: MercadoLibre serves its own picture URLs).
+fn variant_image_positions(p: &Product) -> Vec<(Option<ExternalId>, Vec<usize>)> {
+    p.variants
+        .iter()
+        .map(|v| {
+            let mut at: Vec<usize> = v
+                .image_hashes
+                .iter()
+                .map(|h| {
+                    p.images
+                        .iter()
+                        .position(|i| i.content_hash == *h)
+                        .expect("a variant image is one of the product's")
+                })
+                .collect();
+            at.sort_unstable();
+            (v.external_id.clone(), at)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_update_of_images_links_each_variation_to_its_variants_pictures() {
+    let s = setup(fast(1, 0), FaultConfig::none(), 200.0).await;
+    let new = product_with_variant_images(70_000..70_100);
+    let created = create(&s.ml, &new).await.unwrap();
+    let id = created.record.external_id.clone();
+    let mut p = product(&read(&s.ml, ScanKind::Products, &id).await).clone();
+    // A new picture, added by this update.
+    let mut added = p.images[0].clone();
+    added.external_id = None;
+    added.src = "https://cdn.example.com/tm/variation-new.png".into();
+    added.content_hash = tidemark_core::hash::image_hash_url(&added.src);
+    added.position = p.images.len() as u32;
+    p.images.push(added.clone());
+    // The first picture leaves the item.
+    let removed = p.images.remove(0);
+    for (n, image) in p.images.iter_mut().enumerate() {
+        image.position = n as u32;
+    }
+    let other = p.images[0].content_hash;
+    // One variant moves to another existing picture, one to the new one, one to none, and
+    // those that showed the removed picture show the new one.
+    p.variants[0].image_hashes = vec![other];
+    p.variants[1].image_hashes = vec![added.content_hash];
+    p.variants[2].image_hashes.clear();
+    for v in p.variants.iter_mut().skip(3) {
+        for h in &mut v.image_hashes {
+            if *h == removed.content_hash {
+                *h = added.content_hash;
+            }
+        }
+    }
+    let confirmed = update(&s.ml, &id, &p, [Field::Images]).await.unwrap();
+    let got = read(&s.ml, ScanKind::Products, &id).await;
+    assert_eq!(confirmed.record.content, got.content);
+    let g = product(&got);
+    assert_eq!(g.images.len(), p.images.len());
+    assert_eq!(variant_image_positions(g), variant_image_positions(&p));
+}
+
+/// `p` as it can be compared across a write and a read: as the connector stores it, without
+/// the fields MercadoLibre does not carry, images by position (MercadoLibre serves its own
+/// URLs, so their hashes and ids differ) and variants without their ids.
+fn comparable(ml: &MercadoLibre, p: &Product) -> Product {
+    let mut p = ml.as_stored(p.clone());
+    p.vendor = None;
+    p.tags = Default::default();
+    p.barcode = None;
+    p.weight_grams = None;
+    p.attributes = Default::default();
+    let at = |hash: &tidemark_core::ContentHash, images: &[tidemark_core::Image]| {
+        let n = images
+            .iter()
+            .position(|i| i.content_hash == *hash)
+            .expect("a variant image is one of the product's");
+        tidemark_core::ContentHash(n as u128)
+    };
+    let images = p.images.clone();
+    for v in &mut p.variants {
+        v.external_id = None;
+        v.barcode = None;
+        v.weight_grams = None;
+        v.compare_at_price = None;
+        v.image_hashes = v.image_hashes.iter().map(|h| at(h, &images)).collect();
+    }
+    for (n, i) in p.images.iter_mut().enumerate() {
+        i.external_id = None;
+        i.src = String::new();
+        i.content_hash = tidemark_core::ContentHash(n as u128);
+        i.position = n as u32;
+    }
+    tidemark_core::normalize::normalize_product(p).unwrap()
+}
+
+/// Checks that the record a write confirmed is what a read gives, and that this is `written`
+/// as the connector stores it; returns what was read.
+async fn reads_back(
+    ml: &MercadoLibre,
+    confirmed: &tidemark_connector::Confirmed,
+    written: &Product,
+    what: &str,
+) -> Product {
+    let got = read(ml, ScanKind::Products, &confirmed.record.external_id).await;
+    assert_eq!(confirmed.record.content, got.content, "{what}");
+    let got = product(&got).clone();
+    assert_eq!(comparable(ml, &got), comparable(ml, written), "{what}");
+    got
+}
+
+#[tokio::test]
+async fn created_and_updated_items_read_back_as_the_connector_stores_them() {
+    use tidemark_core::{ProductStatus, Sku};
+    let s = setup(fast(0, 0), FaultConfig::none(), 200.0).await;
+    for seed in 80_000..80_012u64 {
+        let mut new = sample::product(seed);
+        new.category = Some("MLA1234".into());
+        if seed % 3 == 0 {
+            // One variant without options: an item without variations, whose SKU is the
+            // variant's when the product has none (as Shopify products have none).
+            new.variants.truncate(1);
+            new.variants[0].options.clear();
+            new.variants[0].image_hashes.clear();
+            if seed % 2 == 0 {
+                new.sku = None;
+            }
+        }
+        new.status = [
+            ProductStatus::Active,
+            ProductStatus::Draft,
+            ProductStatus::Paused,
+            ProductStatus::Archived,
+        ][(seed % 4) as usize];
+        let created = create(&s.ml, &new).await.unwrap();
+        let id = created.record.external_id.clone();
+        let got = reads_back(&s.ml, &created, &new, &format!("create, seed {seed}")).await;
+        let sku = s.ml.as_stored(new.clone()).variants[0].sku.clone().unwrap();
+        let found = s.ml.find_by_sku(&sku).await.unwrap().unwrap();
+        assert_eq!(found.external_id, id, "seed {seed}");
+        if new.status == ProductStatus::Archived {
+            continue; // closed is final on MercadoLibre
+        }
+
+        // An update of every field the connector writes, from what was read.
+        let mut p = got;
+        p.title = format!("Actualizado {seed}");
+        p.description = "<p>Otra descripción</p>".into();
+        p.brand = Some("Otra marca".into());
+        p.status = if p.status == ProductStatus::Active {
+            ProductStatus::Paused
+        } else {
+            ProductStatus::Active
+        };
+        let mut added = p.images[0].clone();
+        added.external_id = None;
+        added.src = format!("https://cdn.example.com/tm/updated-{seed}.png");
+        added.content_hash = tidemark_core::hash::image_hash_url(&added.src);
+        p.images.push(added.clone());
+        for v in &mut p.variants {
+            v.price = v.price.map(|x| x + Decimal::new(150, 2));
+        }
+        let mut fields: BTreeSet<Field> = [
+            Field::Title,
+            Field::Description,
+            Field::Brand,
+            Field::Status,
+            Field::Price,
+            Field::Images,
+        ]
+        .into();
+        if p.variants.len() > 2 {
+            p.sku = Some(Sku(format!("NUEVO-{seed}")));
+            p.variants[0].image_hashes = vec![added.content_hash];
+            // A renamed variant (another variant key, still bound to its variation), a
+            // removed one and a new one.
+            p.variants[0].sku = Some(Sku(format!("RENOMBRADO-{seed}")));
+            p.variants.remove(1);
+            let mut extra = p.variants[0].clone();
+            extra.external_id = None;
+            extra.sku = Some(Sku(format!("EXTRA-{seed}")));
+            extra.options.insert("size".into(), "XXXL".into());
+            extra.image_hashes = vec![p.images[1].content_hash];
+            extra.stock = Some(0);
+            p.variants.push(extra);
+            fields.extend([Field::Sku, Field::Variants]);
+        }
+        let updated = update(&s.ml, &id, &p, fields).await.unwrap();
+        reads_back(&s.ml, &updated, &p, &format!("update, seed {seed}")).await;
+    }
+    let stats = s.sim.harness.stats.snapshot();
+    assert_eq!((stats.creates, stats.duplicate_creates), (12, 0));
 }
