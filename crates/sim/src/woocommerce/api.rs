@@ -629,20 +629,26 @@ fn stage_images(
             }
             staged.gallery = Some(gallery);
         }
+        // As `WC_REST_Product_Variations_Controller::prepare_object_for_database` and
+        // `set_variation_image` do: `null` leaves the image alone (PHP's `isset`); an object
+        // naming an attachment or a source sets it; anything else clears it (an object naming
+        // neither, such as `{}` or `{"id": 0}`, or a value that is not an object). Simplified:
+        // a single PUT of most non-objects fails WordPress's schema check first (batch items
+        // are not checked against the schema).
         ImageOwner::Variation => match body.get("image") {
-            Some(Value::Null) => staged.image = Some(None),
-            // An image object without an id or a source clears the variation's image.
-            Some(image) if image.is_object() => {
-                staged.image = Some(if image_id(image) == 0 && image.get("src").is_none() {
-                    None
-                } else {
-                    Some(attachment_for(shop, owner, image, downloads, now)?)
-                });
+            None | Some(Value::Null) => {}
+            Some(image) if image_id(image) > 0 || has_src(image) => {
+                staged.image = Some(Some(attachment_for(shop, owner, image, downloads, now)?));
             }
-            _ => {}
+            Some(_) => staged.image = Some(None),
         },
     }
     Ok(staged)
+}
+
+/// Whether an image object has a `src` (PHP's `isset`: a `null` one is none).
+fn has_src(image: &Value) -> bool {
+    image.get("src").is_some_and(|src| !src.is_null())
 }
 
 fn is_empty_image(image: &Value) -> bool {
