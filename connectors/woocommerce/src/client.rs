@@ -753,7 +753,8 @@ impl WooCommerce {
 
     /// Removes an image from product `id`: from its gallery, and from the variations showing
     /// it (a variation's image is read as one of the product's images, so one left there would
-    /// read back as if the delete had not happened). `{}` clears a variation's image.
+    /// read back as if the delete had not happened), cleared as
+    /// [`mapping::cleared_variation_image`] says.
     async fn delete_image(
         &self,
         id: u64,
@@ -790,7 +791,7 @@ impl WooCommerce {
                     v.get("image")
                         .is_some_and(|img| img.is_object() && is_it(img))
                 })
-                .map(|v| json!({"id": id_u64(v), "image": {}}))
+                .map(|v| json!({"id": id_u64(v), "image": mapping::cleared_variation_image()}))
                 .collect();
             for chunk in cleared.chunks(MAX_BATCH) {
                 let body = json!({"update": chunk});
@@ -903,12 +904,9 @@ impl Connector for WooCommerce {
             )
     }
 
-    /// No archived status: an archived product is stored private, read back as paused.
-    fn as_stored(&self, mut product: Product) -> Product {
-        if product.status == tidemark_core::ProductStatus::Archived {
-            product.status = tidemark_core::ProductStatus::Paused;
-        }
-        product
+    /// See [`mapping::as_stored`].
+    fn as_stored(&self, product: Product) -> Product {
+        mapping::as_stored(product)
     }
 
     async fn scan_page(

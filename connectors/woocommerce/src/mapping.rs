@@ -612,6 +612,53 @@ pub fn is_simple(product: &Product) -> bool {
     product.variants.len() <= 1 && product.variants.iter().all(|v| v.options.is_empty())
 }
 
+/// `product` as WooCommerce reads it back after storing it (see `Connector::as_stored`):
+/// - no archived status: an archived product is stored private, read back as paused;
+/// - no product-level barcode or weight (a simple product's are its variant's);
+/// - a simple product has one SKU, the product's and its variant's: [`parent_sku`];
+/// - a compare-at price equal to the price is none (a sale price equal to the regular one
+///   reads as no sale);
+/// - an image's alt is trimmed, and an empty one is none (WordPress cleans it);
+/// - a variation shows one image at most, and only one of the product's: the first it
+///   links, when the product has it (otherwise it is cleared); a simple product has no
+///   variations, so its variant links none.
+pub fn as_stored(mut product: Product) -> Product {
+    if product.status == ProductStatus::Archived {
+        product.status = ProductStatus::Paused;
+    }
+    product.barcode = None;
+    product.weight_grams = None;
+    let simple = is_simple(&product);
+    if simple {
+        product.sku = parent_sku(&product);
+        for variant in &mut product.variants {
+            variant.sku.clone_from(&product.sku);
+        }
+    }
+    for variant in &mut product.variants {
+        if variant.compare_at_price.is_some() && variant.compare_at_price == variant.price {
+            variant.compare_at_price = None;
+        }
+    }
+    for image in &mut product.images {
+        image.alt = image
+            .alt
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned);
+    }
+    for variant in &mut product.variants {
+        let shown = variant
+            .image_hashes
+            .first()
+            .filter(|h| !simple && product.images.iter().any(|i| i.content_hash == **h))
+            .copied();
+        variant.image_hashes = shown.into_iter().collect();
+    }
+    product
+}
+
 /// The product-level body of a create (`fields: None`) or of an update of `fields`. Stock is
 /// never written here for an existing product (it moves as a delta).
 pub fn product_body(product: &Product, fields: Option<&FieldSet>) -> Value {
@@ -718,7 +765,9 @@ pub fn product_body(product: &Product, fields: Option<&FieldSet>) -> Value {
     Value::Object(out)
 }
 
-/// A variation body for a create (`fields: None`, absolute initial stock) or an update.
+/// A variation body for a create (`fields: None`, absolute initial stock) or an update. A
+/// body that writes images names the variation's image, or clears it when the variant has
+/// none (or one the product does not have).
 pub fn variation_body(
     product: &Product,
     v: &Variant,
@@ -749,18 +798,28 @@ pub fn variation_body(
             ),
         );
     }
-    if (wants(Field::Images) || fields.is_none())
-        && let Some(hash) = v.image_hashes.first()
-    {
-        {
-            if let Some(id) = image_ids.get(hash) {
-                out.insert("image".into(), json!({"id": id}));
-            } else if let Some(img) = product.images.iter().find(|i| i.content_hash == *hash) {
-                out.insert("image".into(), new_image(img));
-            }
-        }
+    if wants(Field::Images) {
+        // Always said when images are written: a variation keeps an image it is not told to
+        // drop, which would read back as a change. On a create the clear is a no-op that
+        // WooCommerce accepts; sending it there too keeps one rule for both bodies.
+        let hash = v.image_hashes.first();
+        let image = match hash.and_then(|h| image_ids.get(h)) {
+            Some(id) => json!({"id": id}),
+            None => hash
+                .and_then(|h| product.images.iter().find(|i| i.content_hash == *h))
+                .map_or_else(cleared_variation_image, new_image),
+        };
+        out.insert("image".into(), image);
     }
     Value::Object(out)
+}
+
+/// The `image` that clears a variation's image. WooCommerce
+/// (`WC_REST_Product_Variations_Controller::set_variation_image`) clears it for an image
+/// object naming neither an attachment `id` nor a `src`; `null` is not a clear (PHP's `isset`
+/// skips it, and the image stays).
+pub fn cleared_variation_image() -> Value {
+    json!({})
 }
 
 /// The body of an order create; a line whose total is past `Decimal`'s range is refused.

@@ -1,19 +1,21 @@
 //! Images against the WooCommerce simulator: a source the shop cannot download refuses that
 //! product's write alone, as an issue on the record naming `images`; a variation image outside
 //! the gallery is read as one of the product's images and reads the same on every scan; images
-//! copied between shops keep their bytes.
+//! copied between shops keep their bytes; a variation left without an image is cleared (`{}`),
+//! as WooCommerce reads that form.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use common::{scan, setup};
-use serde_json::json;
+use common::{scan, setup, write_one};
+use serde_json::{Value, json};
+use tidemark_connector::http::{ApiRequest, HttpClient, HttpClientConfig, Idempotency};
 use tidemark_connector::{Connector, ConnectorError, ScanScope, Write, WriteKey, WriteOp};
 use tidemark_core::hash::{image_hash_url, product_hash};
 use tidemark_core::{
-    ExternalId, ExternalRecord, Field, FieldSet, Image, ImageHashSource, Product, RecordContent,
-    ScanKind, sample,
+    ExternalId, ExternalRecord, Field, FieldSet, Image, ImageHashSource, PlatformKind, Product,
+    RecordContent, ScanKind, sample,
 };
 use tidemark_sim::FaultConfig;
 use tidemark_sim::woocommerce::Edit;
@@ -324,4 +326,169 @@ async fn a_product_copied_between_shops_keeps_its_image_bytes() {
             b.src
         );
     }
+}
+
+/// A new variable product whose variations each show one of its gallery images.
+fn new_variable(seed: u64) -> Product {
+    let mut p = sample::product(seed);
+    p.variants.truncate(3);
+    assert!(p.variants.len() >= 2, "sample {seed} has one variant");
+    assert!(p.variants.iter().all(|v| !v.image_hashes.is_empty()));
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_of_images_clears_the_image_of_a_variation_left_without_one() {
+    let (sim, _running, wc) = setup(0, FaultConfig::none()).await;
+    let created = write_one(
+        &wc,
+        WriteOp::CreateProduct {
+            product: new_variable(91_101),
+        },
+    )
+    .await;
+    let id = created.external_id.clone();
+    let mut p = product(&fetch(&wc, &id).await).clone();
+    assert!(p.variants.iter().all(|v| v.image_hashes.len() == 1));
+    let kept: Vec<_> = p.variants[1..]
+        .iter()
+        .map(|v| v.image_hashes.clone())
+        .collect();
+
+    p.variants[0].image_hashes.clear();
+    let written = write_one(
+        &wc,
+        WriteOp::UpdateProduct {
+            external_id: id.clone(),
+            product: p.clone(),
+            fields: [Field::Images].into_iter().collect(),
+            stock: vec![],
+        },
+    )
+    .await;
+    let back = fetch(&wc, &id).await;
+    assert_eq!(product(&written), product(&back));
+    let got = product(&back);
+    assert!(
+        got.variants[0].image_hashes.is_empty(),
+        "the variation's image is cleared: {:?}",
+        got.variants[0].image_hashes
+    );
+    let vid: u64 = got.variants[0]
+        .external_id
+        .as_ref()
+        .unwrap()
+        .as_str()
+        .parse()
+        .unwrap();
+    let shape = sim.product_json("", id.as_str().parse().unwrap()).unwrap();
+    let variation = shape["_variations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"].as_u64() == Some(vid))
+        .unwrap();
+    assert!(variation["image"].is_null(), "{}", variation["image"]);
+    let others: Vec<_> = got.variants[1..]
+        .iter()
+        .map(|v| v.image_hashes.clone())
+        .collect();
+    assert_eq!(others, kept, "the other variations keep theirs");
+    assert_eq!(got.images, p.images, "the gallery is as written");
+    assert_eq!(got, &p);
+}
+
+/// The forms of a variation's `image` in a batch update, as WooCommerce reads them
+/// (`prepare_object_for_database`, `set_variation_image`): `null` leaves the image (PHP's
+/// `isset`), `{}` and `{"id": 0}` clear it. The connector clears with `{}`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_variation_image_is_cleared_by_an_image_naming_nothing_and_left_by_null() {
+    let (sim, running, wc) = setup(0, FaultConfig::none()).await;
+    assert_eq!(mapping::cleared_variation_image(), json!({}));
+    let created = write_one(
+        &wc,
+        WriteOp::CreateProduct {
+            product: new_variable(91_102),
+        },
+    )
+    .await;
+    let pid: u64 = created.external_id.as_str().parse().unwrap();
+    let base = url::Url::parse(&format!("{}/wp-json/wc/v3/", running.base_url)).unwrap();
+    let raw = HttpClient::new(HttpClientConfig::new(PlatformKind::Woocommerce, base)).unwrap();
+    let image_of = |vid: u64| {
+        let shape = sim.product_json("", pid).unwrap();
+        shape["_variations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["id"].as_u64() == Some(vid))
+            .unwrap()["image"]
+            .clone()
+    };
+    let vid = |n: usize| -> u64 {
+        product(&created).variants[n]
+            .external_id
+            .as_ref()
+            .unwrap()
+            .as_str()
+            .parse()
+            .unwrap()
+    };
+    let shown: Vec<Value> = (0..3).map(|n| image_of(vid(n))).collect();
+    assert!(shown.iter().all(Value::is_object), "{shown:?}");
+
+    let body = json!({"update": [
+        {"id": vid(0), "image": null},
+        {"id": vid(1), "image": {}},
+        {"id": vid(2), "image": {"id": 0}},
+    ]});
+    let answer = raw
+        .send(
+            ApiRequest::post(
+                format!("products/{pid}/variations/batch"),
+                Idempotency::Idempotent,
+            )
+            .query("consumer_key", "ck_test")
+            .query("consumer_secret", "cs_test")
+            .json(&body)
+            .unwrap(),
+        )
+        .await
+        .unwrap()
+        .json::<Value>()
+        .unwrap();
+    assert!(
+        answer["update"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|item| item.get("error").is_none()),
+        "{answer}"
+    );
+    assert_eq!(image_of(vid(0)), shown[0], "null leaves the image");
+    assert!(image_of(vid(1)).is_null(), "{{}} clears it");
+    assert!(image_of(vid(2)).is_null(), "{{\"id\": 0}} clears it");
+}
+
+#[test]
+fn a_variation_body_says_the_image_whenever_it_writes_images() {
+    let mut p = new_variable(91_103);
+    p.variants[0].image_hashes.clear();
+    let bound = p.variants[1].image_hashes[0];
+    assert_ne!(p.variants[2].image_hashes[0], bound);
+    let ids = [(bound, 7_001u64)].into_iter().collect();
+    let images: FieldSet = [Field::Images].into_iter().collect();
+    let prices: FieldSet = [Field::Price].into_iter().collect();
+    let body = |n: usize, fields: Option<&FieldSet>| {
+        mapping::variation_body(&p, &p.variants[n], fields, &ids)
+    };
+    // Written: cleared, by id, or uploaded by source (on a create as on an update).
+    for fields in [None, Some(&images)] {
+        assert_eq!(body(0, fields)["image"], json!({}));
+        assert_eq!(body(1, fields)["image"], json!({"id": 7_001}));
+        assert!(body(2, fields)["image"]["src"].is_string());
+    }
+    // Not written: left alone.
+    assert!(body(0, Some(&prices)).get("image").is_none());
+    assert!(body(1, Some(&prices)).get("image").is_none());
 }

@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use tidemark_connector::{Connector, ConnectorError, Cursor, ScanPage, ScanScope};
+use tidemark_connector::{
+    Connector, ConnectorError, Cursor, ScanPage, ScanScope, Write, WriteKey, WriteOp,
+};
 use tidemark_core::{ExternalRecord, ScanKind, Timestamp};
 use tidemark_sim::woocommerce::{WooConfig, WooSim};
 use tidemark_sim::{FaultConfig, RunningSim};
@@ -129,4 +131,17 @@ async fn page_retrying(
 /// The engine's incremental start: the clock minus WooCommerce's 2-minute overlap.
 pub fn since(clock: Timestamp) -> Timestamp {
     Timestamp::from_millis(clock.millis() - 120_000)
+}
+
+/// Applies one write that must succeed; the record it confirms.
+pub async fn write_one(wc: &WooCommerce, op: WriteOp) -> ExternalRecord {
+    let results = wc
+        .apply_writes(&[Write {
+            key: WriteKey::from("w"),
+            op,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 1);
+    results[0].outcome.clone().unwrap().record
 }
