@@ -268,6 +268,12 @@ impl Store {
         options: PgConnectOptions,
         max_connections: u32,
     ) -> Result<Self, StoreError> {
+        // A merchant's first import grows the tables from empty within one run. PostgreSQL
+        // caches a generic plan for a prepared statement after five executions, planned for
+        // the tables as they were then (a sequential scan of an empty table), and matching
+        // each new product by SKU then scans the whole catalogue: quadratic. Planning every
+        // execution costs a fraction of a millisecond and follows the data.
+        let options = options.options([("plan_cache_mode", "force_custom_plan")]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(30))
