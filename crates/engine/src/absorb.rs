@@ -47,6 +47,10 @@ pub(crate) enum Prepared {
         order: SalesOrder,
         hash: ContentHash,
     },
+    /// The snapshot read before the page's transaction already holds this state (or a newer
+    /// one a send wrote): nothing to absorb, and nothing to read again (a snapshot exists only
+    /// with its binding).
+    Settled { external_id: ExternalId },
     /// The platform sent something that cannot be a record (an issue, not a failure).
     Unreadable {
         external_id: ExternalId,
@@ -59,6 +63,7 @@ impl Prepared {
         match self {
             Self::Product { external_id, .. }
             | Self::Order { external_id, .. }
+            | Self::Settled { external_id }
             | Self::Unreadable { external_id, .. } => external_id,
         }
     }
@@ -138,6 +143,7 @@ pub(crate) async fn apply(
             order,
             hash,
         } => apply_order(tx, ctx, external_id, *updated_at, order, *hash, touched).await,
+        Prepared::Settled { .. } => Ok(Outcome::Unchanged),
         Prepared::Unreadable { message, .. } => Err(problem("unreadable_record", message)),
     }
 }
@@ -199,6 +205,15 @@ fn older_than_snapshot(snapshot: &Snapshot, updated_at: Option<Timestamp>) -> bo
     matches!((snapshot.platform_updated_at, updated_at), (Some(known), Some(read)) if read < known)
 }
 
+/// Whether a scanned state needs no absorbing: the snapshot holds it, or a newer one.
+pub(crate) fn settled(
+    snapshot: &Snapshot,
+    hash: ContentHash,
+    updated_at: Option<Timestamp>,
+) -> bool {
+    snapshot.content_hash == hash || older_than_snapshot(snapshot, updated_at)
+}
+
 async fn apply_product(
     tx: &mut Tx,
     ctx: &RunCtx<'_>,
@@ -219,7 +234,7 @@ async fn apply_product(
         return apply_new_product(tx, ctx, external_id, updated_at, scanned, hash, touched).await;
     };
     if let Some(s) = &snapshot
-        && (s.content_hash == hash || older_than_snapshot(s, updated_at))
+        && settled(s, hash, updated_at)
     {
         return Ok(Outcome::Unchanged);
     }
@@ -479,7 +494,7 @@ async fn apply_order(
         .await?;
     if let Some(binding) = binding {
         if let Some(s) = &snapshot
-            && (s.content_hash == hash || older_than_snapshot(s, updated_at))
+            && settled(s, hash, updated_at)
         {
             return Ok(Outcome::Unchanged);
         }

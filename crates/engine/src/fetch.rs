@@ -573,8 +573,21 @@ impl Engine {
         let mut counts = Counts::default();
         let mut touched = BTreeSet::new();
         let mut seen = Vec::with_capacity(prepared.len());
+        if generation.is_none()
+            && prepared
+                .iter()
+                .all(|r| matches!(r, Prepared::Settled { .. }))
+        {
+            counts.unchanged = prepared.len() as u64;
+            return Ok((counts, touched));
+        }
         let mut tx = self.inner.store.begin().await?;
         for record in prepared {
+            if let Prepared::Settled { external_id } = record {
+                counts.unchanged += 1;
+                seen.push(external_id.clone());
+                continue;
+            }
             let mut tries = 0;
             loop {
                 tries += 1;
@@ -711,7 +724,7 @@ impl Engine {
         for record in records {
             let external_id = record.external_id;
             let updated_at = record.updated_at;
-            out.push(match record.content {
+            let prepared = match record.content {
                 RecordContent::Product(product) => {
                     let product = resolve_images(product, &known);
                     match normalize_product_with_warnings(product) {
@@ -740,6 +753,24 @@ impl Engine {
                         message: format!("the order cannot be read: {e}"),
                     },
                 },
+            };
+            let settled = match &prepared {
+                Prepared::Product {
+                    external_id, hash, ..
+                }
+                | Prepared::Order {
+                    external_id, hash, ..
+                } => snapshots
+                    .get(external_id)
+                    .is_some_and(|s| absorb::settled(s, *hash, updated_at)),
+                Prepared::Settled { .. } | Prepared::Unreadable { .. } => false,
+            };
+            out.push(if settled {
+                Prepared::Settled {
+                    external_id: prepared.external_id().clone(),
+                }
+            } else {
+                prepared
             });
         }
         Ok(out)
