@@ -35,7 +35,7 @@ use tidemark_connector::Connector;
 use tidemark_core::{Connection, ConnectionId, Currency, Field, FieldPolicy, Timestamp};
 use tidemark_store::Store;
 
-pub use control::{Counts, RunControl, StopReason, Unsupervised};
+pub use control::{Counts, JobRunControl, RunControl, StopReason, Unsupervised};
 pub use error::EngineError;
 pub use fetch::{FetchCheckpoint, FetchReport, FetchRequest, FetchScope};
 pub use images::{ImageError, ImageFetcher, ImagePolicy};

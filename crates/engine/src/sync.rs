@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use tidemark_core::ConnectionId;
 
-use crate::control::{Counts, RunControl};
+use async_trait::async_trait;
+
+use crate::control::{Counts, RunControl, StopReason};
 use crate::fetch::{FetchCheckpoint, FetchReport, FetchRequest};
 use crate::send::SendReport;
 use crate::{Engine, EngineError};
@@ -40,8 +42,28 @@ impl Engine {
         control: &dyn RunControl,
     ) -> Result<SyncReport, EngineError> {
         let fetch_done = AtomicBool::new(false);
+        let shared = SyncControl {
+            inner: control,
+            state: tokio::sync::Mutex::new(SyncProgress {
+                fetch: resume
+                    .as_ref()
+                    .map(|r| r.counts.clone())
+                    .unwrap_or_default(),
+                send: Counts::default(),
+                checkpoint: match &resume {
+                    Some(r) => serde_json::to_value(r).map_err(|e| {
+                        EngineError::Internal(format!("cannot save a checkpoint: {e}"))
+                    })?,
+                    None => serde_json::Value::Null,
+                },
+            }),
+        };
         let fetch = async {
-            let result = self.fetch(connection, request, resume, control).await;
+            let part = Part {
+                sync: &shared,
+                send_base: None,
+            };
+            let result = self.fetch(connection, request, resume, &part).await;
             fetch_done.store(true, Ordering::SeqCst);
             result
         };
@@ -51,7 +73,11 @@ impl Engine {
                 // Read before the pass: a pass that starts after the fetch ended sees every row
                 // the fetch wrote.
                 let finished = fetch_done.load(Ordering::SeqCst);
-                let pass = self.send(connection, control).await?;
+                let part = Part {
+                    sync: &shared,
+                    send_base: Some(total.counts.clone()),
+                };
+                let pass = self.send(connection, &part).await?;
                 total.counts.add(&pass.counts);
                 if finished {
                     return Ok::<_, EngineError>(total);
@@ -64,5 +90,51 @@ impl Engine {
             fetch: fetched?,
             send: sent?,
         })
+    }
+}
+
+/// The one control a sync's fetch and send report through: the run's counts are the sum of
+/// both parts', and its checkpoint is the fetch's (a send needs none: it resumes from the
+/// pending rows themselves). Checkpoints reach the run's control one at a time, in order.
+struct SyncControl<'a> {
+    inner: &'a dyn RunControl,
+    state: tokio::sync::Mutex<SyncProgress>,
+}
+
+struct SyncProgress {
+    fetch: Counts,
+    send: Counts,
+    checkpoint: serde_json::Value,
+}
+
+/// One part's view of the sync's control.
+struct Part<'a> {
+    sync: &'a SyncControl<'a>,
+    /// For a send pass, what the passes before it counted; `None` for the fetch.
+    send_base: Option<Counts>,
+}
+
+#[async_trait]
+impl RunControl for Part<'_> {
+    async fn checkpoint(
+        &self,
+        counts: &Counts,
+        checkpoint: &serde_json::Value,
+    ) -> Result<(), StopReason> {
+        let mut state = self.sync.state.lock().await;
+        match &self.send_base {
+            None => {
+                state.fetch = counts.clone();
+                state.checkpoint = checkpoint.clone();
+            }
+            Some(base) => {
+                let mut send = base.clone();
+                send.add(counts);
+                state.send = send;
+            }
+        }
+        let mut total = state.fetch.clone();
+        total.add(&state.send);
+        self.sync.inner.checkpoint(&total, &state.checkpoint).await
     }
 }

@@ -6,11 +6,9 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::World;
-use tidemark_connector::Connector;
 use tidemark_core::{ConnectionSettings, PlatformKind};
 use tidemark_engine::{FetchRequest, FetchScope, Unsupervised};
 use tidemark_sim::FaultConfig;
@@ -30,19 +28,7 @@ async fn ten_edits_among(store: tidemark_store::Store, n: u64) {
             FaultConfig::none(),
         );
         let run = sim.serve().await.unwrap();
-        let mut settings = tidemark_woocommerce::Settings::new(run.base_url.clone());
-        settings.variation_concurrency = 32;
-        let connector: Arc<dyn Connector> = Arc::new(
-            tidemark_woocommerce::WooCommerce::new(
-                settings,
-                tidemark_woocommerce::Keys {
-                    consumer_key: "ck_test".into(),
-                    consumer_secret: "cs_test".into(),
-                    webhook_secret: None,
-                },
-            )
-            .unwrap(),
-        );
+        let connector = common::woo_connector(&run.base_url, |_| {});
         let mut world = World::new(store.clone()).await;
         let woo = world
             .connect(

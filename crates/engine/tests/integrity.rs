@@ -6,10 +6,7 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use common::{World, now};
-use tidemark_connector::Connector;
+use common::{World, now, woo_connector};
 use tidemark_core::{
     Binding, ConnectionSettings, ContentHash, ExternalId, PlatformKind, RecordKind,
 };
@@ -18,22 +15,6 @@ use tidemark_sim::FaultConfig;
 use tidemark_sim::woocommerce::{WooConfig, WooSim};
 use tidemark_testkit::store_test;
 
-fn woo_connector(base_url: &str) -> Arc<dyn Connector> {
-    let mut settings = tidemark_woocommerce::Settings::new(base_url.to_owned());
-    settings.variation_concurrency = 32;
-    Arc::new(
-        tidemark_woocommerce::WooCommerce::new(
-            settings,
-            tidemark_woocommerce::Keys {
-                consumer_key: "ck_test".into(),
-                consumer_secret: "cs_test".into(),
-                webhook_secret: None,
-            },
-        )
-        .unwrap(),
-    )
-}
-
 store_test! {
     async fn a_damaged_store_is_repaired_and_a_second_run_changes_nothing(store) {
         let source = WooSim::new(WooConfig { products: 12, orders: 0, ..WooConfig::default() }, FaultConfig::none());
@@ -41,13 +22,13 @@ store_test! {
         let target = WooSim::new(WooConfig { products: 0, orders: 0, ..WooConfig::default() }, FaultConfig::none());
         let target_run = target.serve().await.unwrap();
         let mut world = World::new(store.clone()).await;
-        let a = world.connect("Source", PlatformKind::Woocommerce, ConnectionSettings::default(), woo_connector(&source_run.base_url)).await;
+        let a = world.connect("Source", PlatformKind::Woocommerce, ConnectionSettings::default(), woo_connector(&source_run.base_url, |_| {})).await;
         let b = world
             .connect(
                 "Target",
                 PlatformKind::Woocommerce,
                 ConnectionSettings { clone_new_products: true, ..ConnectionSettings::default() },
-                woo_connector(&target_run.base_url),
+                woo_connector(&target_run.base_url, |_| {}),
             )
             .await;
         let engine = world.engine();

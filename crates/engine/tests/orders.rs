@@ -76,19 +76,7 @@ store_test! {
             )
             .unwrap(),
         );
-        let mut woo_settings = tidemark_woocommerce::Settings::new(woo_run.base_url.clone());
-        woo_settings.variation_concurrency = 32;
-        let woo_conn: Arc<dyn Connector> = Arc::new(
-            tidemark_woocommerce::WooCommerce::new(
-                woo_settings,
-                tidemark_woocommerce::Keys {
-                    consumer_key: "ck_test".into(),
-                    consumer_secret: "cs_test".into(),
-                    webhook_secret: None,
-                },
-            )
-            .unwrap(),
-        );
+        let woo_conn = common::woo_connector(&woo_run.base_url, |_| {});
         let mut world = World::new(store.clone()).await;
         let ml = world.connect("MercadoLibre", PlatformKind::Mercadolibre, ConnectionSettings::default(), ml_conn.clone()).await;
         let w = world

@@ -104,3 +104,25 @@ pub async fn scan_all(connector: &dyn Connector, kind: ScanKind) -> Vec<External
         }
     }
 }
+
+/// A WooCommerce connector to a simulator, with its test keys; `tune` adjusts the settings
+/// (variation reads 32 at a time unless it says otherwise).
+pub fn woo_connector(
+    base_url: &str,
+    tune: impl FnOnce(&mut tidemark_woocommerce::Settings),
+) -> Arc<dyn Connector> {
+    let mut settings = tidemark_woocommerce::Settings::new(base_url.to_owned());
+    settings.variation_concurrency = 32;
+    tune(&mut settings);
+    Arc::new(
+        tidemark_woocommerce::WooCommerce::new(
+            settings,
+            tidemark_woocommerce::Keys {
+                consumer_key: "ck_test".into(),
+                consumer_secret: "cs_test".into(),
+                webhook_secret: None,
+            },
+        )
+        .expect("a WooCommerce connector"),
+    )
+}
