@@ -14,7 +14,7 @@ use tidemark_core::{ConnectionId, ExternalId, OrderId, ProductId, RecordKind, Se
 use tidemark_store::NewIssue;
 
 use crate::control::{Counts, RunControl};
-use crate::propagate::{Queue, propagate_order_as, propagate_product_as};
+use crate::propagate::{Queue, propagate_as};
 use crate::{Engine, EngineError};
 
 /// What an integrity fix changed.
@@ -158,10 +158,10 @@ impl Engine {
                     tx.update_product(&product, hash, product.revision).await?;
                     report.product_hashes_fixed += 1;
                 }
-                report.pending_added += propagate_product_as(
+                report.pending_added += propagate_as(
                     &mut tx,
                     &targets,
-                    &product,
+                    &*product,
                     Some(connection.id),
                     now,
                     &mut touched,
@@ -184,10 +184,10 @@ impl Engine {
                 let Some(order) = tx.get_order(connection.account, id).await? else {
                     continue;
                 };
-                report.pending_added += propagate_order_as(
+                report.pending_added += propagate_as(
                     &mut tx,
                     &targets,
-                    &order,
+                    &*order,
                     Some(connection.id),
                     now,
                     &mut touched,

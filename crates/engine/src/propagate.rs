@@ -11,7 +11,7 @@ use tidemark_connector::Connector;
 use tidemark_core::plan::{plan_order, plan_product};
 use tidemark_core::{
     CanonicalOrder, CanonicalProduct, Connection, ConnectionId, PendingOp, PlatformKind, Product,
-    RecordContent, RecordKind, RecordRef, ScanKind, Severity, Timestamp,
+    RecordContent, RecordKind, RecordRef, SalesOrder, ScanKind, Severity, Timestamp,
 };
 use tidemark_store::{NewIssue, Tx};
 
@@ -88,7 +88,7 @@ pub(crate) async fn propagate_product(
     now: Timestamp,
     touched: &mut BTreeSet<ConnectionId>,
 ) -> Result<(), EngineError> {
-    propagate_product_as(tx, targets, product, only, now, touched, Queue::Merge)
+    propagate_as(tx, targets, product, only, now, touched, Queue::Merge)
         .await
         .map(drop)
 }
@@ -145,65 +145,84 @@ async fn enqueue(
     Ok(true)
 }
 
-/// [`propagate_product`] queued as `queue` says; returns how many rows were queued.
-pub(crate) async fn propagate_product_as(
-    tx: &mut Tx,
-    targets: &Targets,
-    product: &CanonicalProduct,
-    only: Option<ConnectionId>,
-    now: Timestamp,
-    touched: &mut BTreeSet<ConnectionId>,
-    queue: Queue,
-) -> Result<usize, EngineError> {
-    let id = product.id;
-    let mut count = 0;
-    let already = match queue {
-        Queue::Merge => None,
-        Queue::OnlyMissing => Some(queued(tx, RecordRef::Product(id)).await?),
-    };
-    let deleted_on = tx.platform_deletions_of(RecordKind::Product, id.0).await?;
-    for target in &targets.list {
-        let connection = &target.connection;
-        if only.is_some_and(|o| o != connection.id) || !target.writes_products {
-            continue;
-        }
-        let snapshot = tx
-            .snapshot_of_record(connection.id, RecordKind::Product, id.0)
-            .await?;
-        let snapshot = snapshot.and_then(|s| match s.content {
+/// A canonical record as propagation sees it: which targets take its kind, and its plan onto
+/// one of them.
+pub(crate) trait Propagated {
+    type Content;
+    const KIND: RecordKind;
+    fn record(&self) -> RecordRef;
+    fn internal_id(&self) -> i64;
+    fn takes(target: &Target) -> bool;
+    fn content_of(snapshot: RecordContent) -> Option<Self::Content>;
+    fn plan(
+        &self,
+        target: &Target,
+        snapshot: Option<&Self::Content>,
+    ) -> Result<Vec<PendingOp>, tidemark_core::plan::PlanError>;
+}
+
+impl Propagated for CanonicalProduct {
+    type Content = Product;
+    const KIND: RecordKind = RecordKind::Product;
+    fn record(&self) -> RecordRef {
+        RecordRef::Product(self.id)
+    }
+    fn internal_id(&self) -> i64 {
+        self.id.0
+    }
+    fn takes(target: &Target) -> bool {
+        target.writes_products
+    }
+    fn content_of(snapshot: RecordContent) -> Option<Product> {
+        match snapshot {
             RecordContent::Product(p) => Some(p),
             RecordContent::Order(_) => None,
-        });
-        if snapshot.is_none() && deleted_on.contains(&connection.id) {
-            continue;
-        }
-        match plan_product(
-            &target.view(&product.content),
-            &connection.settings,
-            snapshot.as_ref(),
-        ) {
-            Ok(ops) => {
-                for op in ops {
-                    let record = RecordRef::Product(id);
-                    if enqueue(tx, connection.id, record, &op, now, already.as_ref()).await? {
-                        count += 1;
-                        touched.insert(connection.id);
-                    }
-                }
-            }
-            Err(e) => {
-                cannot_plan(
-                    tx,
-                    connection.id,
-                    RecordRef::Product(id),
-                    e.to_string(),
-                    now,
-                )
-                .await?
-            }
         }
     }
-    Ok(count)
+    fn plan(
+        &self,
+        target: &Target,
+        snapshot: Option<&Product>,
+    ) -> Result<Vec<PendingOp>, tidemark_core::plan::PlanError> {
+        plan_product(
+            &target.view(&self.content),
+            &target.connection.settings,
+            snapshot,
+        )
+    }
+}
+
+impl Propagated for CanonicalOrder {
+    type Content = SalesOrder;
+    const KIND: RecordKind = RecordKind::Order;
+    fn record(&self) -> RecordRef {
+        RecordRef::Order(self.id)
+    }
+    fn internal_id(&self) -> i64 {
+        self.id.0
+    }
+    fn takes(target: &Target) -> bool {
+        target.writes_orders
+    }
+    fn content_of(snapshot: RecordContent) -> Option<SalesOrder> {
+        match snapshot {
+            RecordContent::Order(o) => Some(o),
+            RecordContent::Product(_) => None,
+        }
+    }
+    fn plan(
+        &self,
+        target: &Target,
+        snapshot: Option<&SalesOrder>,
+    ) -> Result<Vec<PendingOp>, tidemark_core::plan::PlanError> {
+        let is_origin = target.connection.id == self.origin;
+        plan_order(
+            &self.content,
+            &target.connection.settings,
+            is_origin,
+            snapshot,
+        )
+    }
 }
 
 /// Plans `order` onto the targets (all, or only `only`) and queues the operations.
@@ -215,62 +234,52 @@ pub(crate) async fn propagate_order(
     now: Timestamp,
     touched: &mut BTreeSet<ConnectionId>,
 ) -> Result<(), EngineError> {
-    propagate_order_as(tx, targets, order, only, now, touched, Queue::Merge)
+    propagate_as(tx, targets, order, only, now, touched, Queue::Merge)
         .await
         .map(drop)
 }
 
-/// [`propagate_order`] queued as `queue` says; returns how many rows were queued.
-pub(crate) async fn propagate_order_as(
+/// Plans `record` onto the targets taking its kind (all, or only `only`) and queues the
+/// operations as `queue` says; connections where the merchant deleted it get no new copy.
+pub(crate) async fn propagate_as<R: Propagated + Sync>(
     tx: &mut Tx,
     targets: &Targets,
-    order: &CanonicalOrder,
+    record: &R,
     only: Option<ConnectionId>,
     now: Timestamp,
     touched: &mut BTreeSet<ConnectionId>,
     queue: Queue,
 ) -> Result<usize, EngineError> {
-    let id = order.id;
+    let reference = record.record();
+    let id = record.internal_id();
     let mut count = 0;
     let already = match queue {
         Queue::Merge => None,
-        Queue::OnlyMissing => Some(queued(tx, RecordRef::Order(id)).await?),
+        Queue::OnlyMissing => Some(queued(tx, reference).await?),
     };
-    let deleted_on = tx.platform_deletions_of(RecordKind::Order, id.0).await?;
+    let deleted_on = tx.platform_deletions_of(R::KIND, id).await?;
     for target in &targets.list {
         let connection = &target.connection;
-        if only.is_some_and(|o| o != connection.id) || !target.writes_orders {
+        if only.is_some_and(|o| o != connection.id) || !R::takes(target) {
             continue;
         }
         let snapshot = tx
-            .snapshot_of_record(connection.id, RecordKind::Order, id.0)
-            .await?;
-        let snapshot = snapshot.and_then(|s| match s.content {
-            RecordContent::Order(o) => Some(o),
-            RecordContent::Product(_) => None,
-        });
+            .snapshot_of_record(connection.id, R::KIND, id)
+            .await?
+            .and_then(|s| R::content_of(s.content));
         if snapshot.is_none() && deleted_on.contains(&connection.id) {
             continue;
         }
-        let is_origin = connection.id == order.origin;
-        match plan_order(
-            &order.content,
-            &connection.settings,
-            is_origin,
-            snapshot.as_ref(),
-        ) {
+        match record.plan(target, snapshot.as_ref()) {
             Ok(ops) => {
                 for op in ops {
-                    let record = RecordRef::Order(id);
-                    if enqueue(tx, connection.id, record, &op, now, already.as_ref()).await? {
+                    if enqueue(tx, connection.id, reference, &op, now, already.as_ref()).await? {
                         count += 1;
                         touched.insert(connection.id);
                     }
                 }
             }
-            Err(e) => {
-                cannot_plan(tx, connection.id, RecordRef::Order(id), e.to_string(), now).await?
-            }
+            Err(e) => cannot_plan(tx, connection.id, reference, e.to_string(), now).await?,
         }
     }
     Ok(count)
