@@ -11,16 +11,12 @@ use tidemark_core::{
     Binding, ConnectionSettings, ContentHash, ExternalId, PlatformKind, RecordKind,
 };
 use tidemark_engine::{FetchRequest, FetchScope, Unsupervised};
-use tidemark_sim::FaultConfig;
-use tidemark_sim::woocommerce::{WooConfig, WooSim};
 use tidemark_testkit::store_test;
 
 store_test! {
     async fn a_damaged_store_is_repaired_and_a_second_run_changes_nothing(store) {
-        let source = WooSim::new(WooConfig { products: 12, orders: 0, ..WooConfig::default() }, FaultConfig::none());
-        let source_run = source.serve().await.unwrap();
-        let target = WooSim::new(WooConfig { products: 0, orders: 0, ..WooConfig::default() }, FaultConfig::none());
-        let target_run = target.serve().await.unwrap();
+        let (_source, source_run) = common::woo_shop(12).await;
+        let (target, target_run) = common::woo_shop(0).await;
         let mut world = World::new(store.clone()).await;
         let a = world.connect("Source", PlatformKind::Woocommerce, ConnectionSettings::default(), woo_connector(&source_run.base_url, |_| {})).await;
         let b = world

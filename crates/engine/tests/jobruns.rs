@@ -16,8 +16,7 @@ use tidemark_engine::{
     Counts, EngineError, FetchCheckpoint, FetchRequest, FetchScope, JobRunControl, RunControl,
     StopReason, SystemClock,
 };
-use tidemark_sim::FaultConfig;
-use tidemark_sim::woocommerce::{WooConfig, WooSim};
+use tidemark_sim::woocommerce::WooSim;
 use tidemark_store::{JobKind, JobRun, JobState, NewJobRun, Store};
 use tidemark_testkit::store_test;
 
@@ -32,15 +31,7 @@ struct Setup {
 }
 
 async fn setup(store: Store) -> Setup {
-    let sim = WooSim::new(
-        WooConfig {
-            products: PRODUCTS,
-            orders: 0,
-            ..WooConfig::default()
-        },
-        FaultConfig::none(),
-    );
-    let run = sim.serve().await.unwrap();
+    let (sim, run) = common::woo_shop(PRODUCTS).await;
     let connector = common::woo_connector(&run.base_url, |s| s.per_page = PER_PAGE);
     let mut world = World::new(store).await;
     let woo = world
@@ -312,15 +303,7 @@ store_test! {
         let mut s = setup(store.clone()).await;
         // An empty second shop that clones new products: the sync of it fetches nothing new
         // and sends every product the first shop's fetch queued for it.
-        let target = WooSim::new(
-            WooConfig {
-                products: 0,
-                orders: 0,
-                ..WooConfig::default()
-            },
-            FaultConfig::none(),
-        );
-        let target_run = target.serve().await.unwrap();
+        let (target, target_run) = common::woo_shop(0).await;
         let connector = common::woo_connector(&target_run.base_url, |_| {});
         let copy = s
             .world

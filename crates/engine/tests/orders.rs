@@ -19,7 +19,6 @@ use tidemark_core::{
 use tidemark_engine::{Engine, FetchRequest, FetchScope, Unsupervised};
 use tidemark_sim::FaultConfig;
 use tidemark_sim::mercadolibre::{MlConfig, MlSim, PlaceOrder};
-use tidemark_sim::woocommerce::{WooConfig, WooSim};
 use tidemark_testkit::store_test;
 
 struct KeepTokens;
@@ -56,8 +55,7 @@ store_test! {
             FaultConfig::none(),
         );
         let ml_run = ml_sim.serve().await.unwrap();
-        let woo = WooSim::new(WooConfig { products: 0, orders: 0, ..WooConfig::default() }, FaultConfig::none());
-        let woo_run = woo.serve().await.unwrap();
+        let (woo, woo_run) = common::woo_shop(0).await;
 
         let mut ml_settings = tidemark_mercadolibre::Settings::new("MLA", 207_035_636, "5503910054141466");
         ml_settings.base_url = ml_run.base_url.clone();

@@ -20,7 +20,7 @@ use tidemark_core::{
 };
 use tidemark_engine::{Engine, FetchRequest, FetchScope, Unsupervised};
 use tidemark_sim::shopify::{ShopifyConfig, ShopifySim};
-use tidemark_sim::woocommerce::{WooConfig, WooSim};
+use tidemark_sim::woocommerce::WooSim;
 use tidemark_sim::{FaultConfig, RunningSim};
 
 pub struct Pair {
@@ -50,15 +50,7 @@ async fn shopify_to_woo(store: tidemark_store::Store, products: u64, margin: i64
         FaultConfig::none(),
     );
     let shopify_run = shopify.serve().await.unwrap();
-    let woo = WooSim::new(
-        WooConfig {
-            products: 0,
-            orders: 0,
-            ..WooConfig::default()
-        },
-        FaultConfig::none(),
-    );
-    let woo_run = woo.serve().await.unwrap();
+    let (woo, woo_run) = common::woo_shop(0).await;
     let shopify_conn: Arc<dyn Connector> = Arc::new(
         tidemark_shopify::Shopify::new(
             tidemark_shopify::Settings::new(format!("http://{}", shopify_run.addr)),

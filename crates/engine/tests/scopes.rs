@@ -13,8 +13,8 @@ use tidemark_core::{
     Timestamp,
 };
 use tidemark_engine::{Engine, FetchReport, FetchRequest, FetchScope, Unsupervised};
-use tidemark_sim::woocommerce::{Edit, WooConfig, WooSim};
-use tidemark_sim::{FaultConfig, RunningSim};
+use tidemark_sim::RunningSim;
+use tidemark_sim::woocommerce::{Edit, WooSim};
 use tidemark_store::Store;
 use tidemark_testkit::store_test;
 
@@ -31,15 +31,7 @@ struct Shop {
 impl Shop {
     /// A WooCommerce shop of [`PRODUCTS`], fetched in full once.
     async fn fetched(store: Store) -> Self {
-        let sim = WooSim::new(
-            WooConfig {
-                products: PRODUCTS,
-                orders: 0,
-                ..WooConfig::default()
-            },
-            FaultConfig::none(),
-        );
-        let run = sim.serve().await.unwrap();
+        let (sim, run) = common::woo_shop(PRODUCTS).await;
         let mut world = World::new(store).await;
         let woo = world
             .connect(

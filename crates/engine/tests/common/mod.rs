@@ -126,3 +126,19 @@ pub fn woo_connector(
         .expect("a WooCommerce connector"),
     )
 }
+
+/// A WooCommerce simulator with `products` seeded and no orders, served on loopback.
+pub async fn woo_shop(
+    products: u64,
+) -> (tidemark_sim::woocommerce::WooSim, tidemark_sim::RunningSim) {
+    let sim = tidemark_sim::woocommerce::WooSim::new(
+        tidemark_sim::woocommerce::WooConfig {
+            products,
+            orders: 0,
+            ..tidemark_sim::woocommerce::WooConfig::default()
+        },
+        tidemark_sim::FaultConfig::none(),
+    );
+    let run = sim.serve().await.expect("serve the WooCommerce simulator");
+    (sim, run)
+}
