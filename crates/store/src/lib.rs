@@ -46,6 +46,9 @@
 //!   see the `pending` module docs for the send protocol.
 //! - `issues`: a partial unique index keeps one open issue per (connection, record, code).
 //! - `job_runs`, `leases` (connection, kind → owner, expiry), `cooldowns`.
+//! - `schedules` (connection → fetch interval, full-scan cron text, next due times): the
+//!   scheduler claims a due scan by moving its due time with a compare-and-set, so of several
+//!   daemons exactly one fires it.
 //! - `unlinked_records` (records a connection saw but did not absorb, for the merchant to
 //!   link or import) and `platform_deletions` (records a merchant deleted on one platform,
 //!   which "clone new records" must not create there again).

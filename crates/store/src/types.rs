@@ -378,3 +378,44 @@ pub struct PlatformDeletion {
     pub external_id: ExternalId,
     pub deleted_at: Timestamp,
 }
+
+/// A connection's scan schedule (table `schedules`): a periodic fetch every
+/// `fetch_interval_ms` and a full scan per `full_scan_cron` (kept as text; the scheduler
+/// parses it), with when each is next due. `None` means that scan is not scheduled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schedule {
+    pub connection: ConnectionId,
+    pub fetch_interval_ms: Option<i64>,
+    pub full_scan_cron: Option<String>,
+    pub next_fetch_at: Option<Timestamp>,
+    pub next_full_scan_at: Option<Timestamp>,
+    /// When the schedule was last set (claims do not change it).
+    pub updated_at: Timestamp,
+}
+
+/// Which scan of a [`Schedule`] is due or claimed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduledScan {
+    /// The periodic fetch (`next_fetch_at`).
+    Fetch,
+    /// The full scan (`next_full_scan_at`).
+    FullScan,
+}
+
+impl ScheduledScan {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScheduledScan::Fetch => "fetch",
+            ScheduledScan::FullScan => "full_scan",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "fetch" => Some(ScheduledScan::Fetch),
+            "full_scan" => Some(ScheduledScan::FullScan),
+            _ => None,
+        }
+    }
+}

@@ -18,6 +18,7 @@ mod leases;
 mod orders;
 mod pending;
 mod products;
+mod schedules;
 mod sets;
 
 pub(crate) fn to_json<T: Serialize + ?Sized>(
