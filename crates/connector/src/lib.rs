@@ -6,7 +6,8 @@
 //! - [`http::HttpClient`]: the shared HTTP client (pacing, timeouts, retries that honour
 //!   `Retry-After` and never blindly repeat a create, bounded bodies, redaction);
 //! - [`webhook`]: HMAC-SHA256 signature helpers;
-//! - [`ConnectorRegistry`]: platform kind → factory, so the engine finds connectors by kind.
+//! - [`ConnectorRegistry`]: platform kind → factory, so the engine finds connectors by kind;
+//! - [`sealing`]: credentials encrypted at rest (AES-256-GCM) and the daemon's secret key.
 //!
 //! Boundary: connectors never touch the store; bindings, snapshots and clocks are the engine's.
 //!
@@ -29,6 +30,7 @@ pub mod connector;
 pub mod error;
 pub mod http;
 pub mod registry;
+pub mod sealing;
 pub mod settings;
 pub mod webhook;
 
