@@ -5,12 +5,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-mod shops;
-
 use tidemark_testkit::store_test;
 
-use shops::{Options, Shops};
+use crate::shops::{Options, Shops};
 use tidemark_core::{Issue, RecordRef, Severity};
 use tidemark_sim::woocommerce::Edit;
 use tidemark_store::IssueFilter;

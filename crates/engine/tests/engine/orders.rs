@@ -5,12 +5,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::{self, World};
 use async_trait::async_trait;
-use common::World;
 use tidemark_connector::{Connector, ConnectorError, CredentialSink, Credentials};
 use tidemark_core::{
     ConnectionId, ConnectionSettings, OrderDefaults, OrderStatus, PlatformKind, RecordKind,

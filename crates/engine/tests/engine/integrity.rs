@@ -4,9 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{World, now, woo_connector};
+use crate::common::{self, World, now, woo_connector};
 use tidemark_core::{
     Binding, ConnectionSettings, ContentHash, ExternalId, PlatformKind, RecordKind,
 };

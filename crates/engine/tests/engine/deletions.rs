@@ -6,12 +6,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-mod shops;
-
 use tidemark_testkit::store_test;
 
-use shops::{Options, Shops};
+use crate::shops::{Options, Shops};
 use tidemark_core::{
     ContentHash, ExternalId, Product, ProductId, ProductStatus, RecordContent, RecordKind,
     ScanKind, Severity,

@@ -5,12 +5,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
+use crate::common::{self, World, now};
 use async_trait::async_trait;
-use common::{World, now};
 use tidemark_core::{ConnectionId, ConnectionSettings, JobRunId, PlatformKind};
 use tidemark_engine::{
     Counts, EngineError, FetchCheckpoint, FetchRequest, FetchScope, JobRunControl, RunControl,

@@ -2,7 +2,7 @@
 //! PostgreSQL, and an engine over them. Tests run each body on both databases with
 //! `tidemark_testkit::store_test!`.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 

@@ -4,13 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-mod shops;
-
 use tidemark_testkit::store_test;
 
+use crate::shops::{Options, Shops};
 use rust_decimal::Decimal;
-use shops::{Options, Shops};
 use tidemark_core::{Field, FieldPolicy, Product, Sku};
 use tidemark_engine::FetchScope;
 use tidemark_sim::mercadolibre::{ItemEdit, PlaceOrder};

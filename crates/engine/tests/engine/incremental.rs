@@ -4,11 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::World;
+use crate::common::{self, World};
 use tidemark_core::{ConnectionSettings, PlatformKind};
 use tidemark_engine::{FetchRequest, FetchScope, Unsupervised};
 use tidemark_sim::FaultConfig;

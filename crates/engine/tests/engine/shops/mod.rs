@@ -3,7 +3,7 @@
 //! real connector, with an engine whose clock a test can move forward (to make backed-off
 //! rows due without waiting).
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -471,16 +471,6 @@ impl Shops {
             .unwrap();
     }
 
-    /// The WooCommerce id of the product `id`.
-    pub async fn woo_id(&self, id: ProductId) -> u64 {
-        self.external(self.w, id)
-            .await
-            .expect("bound on WooCommerce")
-            .as_str()
-            .parse()
-            .unwrap()
-    }
-
     pub async fn stop(self) {
         self.assert_no_deletes_nor_duplicates();
         self.woo_run.stop().await;
@@ -522,11 +512,6 @@ pub fn product(record: &ExternalRecord) -> &Product {
         RecordContent::Product(p) => p,
         RecordContent::Order(_) => panic!("not a product"),
     }
-}
-
-/// The SKUs of the WooCommerce shop's seeded products (parents), in id order.
-pub fn woo_parent_skus(woo: &WooSim) -> Vec<String> {
-    woo.shapes().values().map(|s| s.sku.clone()).collect()
 }
 
 /// A supervisor that keeps the last checkpoint a fetch saved and runs `on_page` with the number

@@ -5,14 +5,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-mod shops;
-
 use tidemark_testkit::store_test;
 
 use std::time::Duration;
 
-use shops::{Options, Shops};
+use crate::shops::{Options, Shops};
 use tidemark_sim::mercadolibre::ItemEdit;
 use tidemark_sim::woocommerce::Edit;
 

@@ -3,11 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::{World, now, woo_connector};
+use crate::common::{self, World, now, woo_connector};
 use tidemark_core::{
     ConnectionId, ConnectionSettings, ExternalId, PlatformKind, ProductId, RecordKind, ScanKind,
     Timestamp,

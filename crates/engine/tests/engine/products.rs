@@ -4,14 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use tidemark_testkit::store_test;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use common::{World, scan_all};
+use crate::common::{self, World, scan_all};
 use rust_decimal::Decimal;
 use tidemark_connector::Connector;
 use tidemark_core::{
@@ -24,9 +22,10 @@ use tidemark_sim::woocommerce::WooSim;
 use tidemark_sim::{FaultConfig, RunningSim};
 
 pub struct Pair {
-    pub world: World,
+    /// Held, not read: the world and the Shopify simulator live as long as the pair.
+    pub _world: World,
     pub engine: Engine,
-    pub shopify: ShopifySim,
+    pub _shopify: ShopifySim,
     pub shopify_run: RunningSim,
     pub shopify_conn: Arc<dyn Connector>,
     pub s: ConnectionId,
@@ -98,9 +97,9 @@ async fn shopify_to_woo(store: tidemark_store::Store, products: u64, margin: i64
         .await;
     let engine = world.engine();
     Pair {
-        world,
+        _world: world,
         engine,
-        shopify,
+        _shopify: shopify,
         shopify_run,
         shopify_conn,
         s,

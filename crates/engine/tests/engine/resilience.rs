@@ -6,15 +6,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-mod shops;
-
 use tidemark_testkit::store_test;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use shops::{Options, Pages, Shops, products};
+use crate::shops::{Options, Pages, Shops, products};
 use tidemark_core::{ExternalId, ProductId, RecordKind, ScanKind};
 use tidemark_engine::{EngineConfig, EngineError, FetchScope, StopReason};
 use tidemark_sim::FaultConfig;
