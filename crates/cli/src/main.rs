@@ -2,6 +2,8 @@
 //! commands (`serve`, `worker`, `migrate`, `connection`, `fetch`/`send`/`sync`, `token`, `demo`,
 //! `bench`) join it with the daemon.
 
+mod config;
+
 use std::net::SocketAddr;
 
 use anyhow::{Context, Result, bail};
