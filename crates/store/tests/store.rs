@@ -633,17 +633,29 @@ store_test! {
         assert!(!store.heartbeat_job_run(fourth.id, "dead-worker", Timestamp(61)).await.unwrap(), "a requeued run is lost to its old worker");
         assert_eq!(store.get_job_run(fourth.id).await.unwrap().unwrap().state, JobState::Queued);
 
+        // Yield (paused, shutting down): back to queued, due now, the attempt given back;
+        // only by its owner.
+        let fifth = store.create_job_run(acme, &NewJobRun { kind: JobKind::Fetch, ..new.clone() }, Timestamp(70)).await.unwrap();
+        store.start_job_run(fifth.id, "w1", Timestamp(71)).await.unwrap().unwrap();
+        assert!(!store.yield_job_run(fifth.id, "w2", Timestamp(72)).await.unwrap());
+        assert!(store.yield_job_run(fifth.id, "w1", Timestamp(72)).await.unwrap());
+        let yielded = store.get_job_run(fifth.id).await.unwrap().unwrap();
+        assert_eq!((yielded.state, yielded.attempts, yielded.lease_owner, yielded.next_attempt_at), (JobState::Queued, 0, None, Timestamp(72)));
+        assert!(!store.yield_job_run(fifth.id, "w1", Timestamp(73)).await.unwrap(), "a queued run has nothing to yield");
+        store.start_job_run(fifth.id, "w1", Timestamp(74)).await.unwrap().unwrap();
+        assert!(store.finish_job_run(fifth.id, "w1", JobState::Succeeded, None, Timestamp(75)).await.unwrap());
+
         // Listing is scoped by account, newest first, filterable.
         let all = store.list_job_runs(acme, &JobRunFilter::default()).await.unwrap();
-        assert_eq!(all.iter().map(|r| r.id).collect::<Vec<_>>(), vec![fourth.id, third.id, second.id, run.id]);
+        assert_eq!(all.iter().map(|r| r.id).collect::<Vec<_>>(), vec![fifth.id, fourth.id, third.id, second.id, run.id]);
         let finished = store.list_job_runs(acme, &JobRunFilter { states: vec![JobState::Succeeded, JobState::Cancelled], ..Default::default() }).await.unwrap();
-        assert_eq!(finished.iter().map(|r| r.id).collect::<Vec<_>>(), vec![third.id, second.id]);
+        assert_eq!(finished.iter().map(|r| r.id).collect::<Vec<_>>(), vec![fifth.id, third.id, second.id]);
         let sends = store.list_job_runs(acme, &JobRunFilter { kind: Some(JobKind::Send), connection: Some(shop.id), ..Default::default() }).await.unwrap();
         assert_eq!(sends.len(), 1);
         assert!(store.list_job_runs(other, &JobRunFilter::default()).await.unwrap().is_empty());
         assert!(store.get_account_job_run(other, run.id).await.unwrap().is_none());
         assert!(store.get_account_job_run(acme, run.id).await.unwrap().is_some());
-        assert_eq!(store.prune_job_runs(Timestamp(1_000)).await.unwrap(), 3);
+        assert_eq!(store.prune_job_runs(Timestamp(1_000)).await.unwrap(), 4);
     }
 }
 

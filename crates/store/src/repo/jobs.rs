@@ -367,6 +367,30 @@ impl Db<'_> {
         Ok(state.as_deref().and_then(JobState::parse))
     }
 
+    /// Compare-and-set `running (by owner) → queued`, due at `now`, giving the attempt back:
+    /// the run stopped for a reason that is not its own failure (its connection was paused,
+    /// its worker is shutting down) and runs again from its checkpoint.
+    pub(crate) async fn yield_job_run(
+        &mut self,
+        id: JobRunId,
+        owner: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let done = with_db!(self, |c| sqlx::query(
+            "UPDATE job_runs SET state = 'queued', lease_owner = NULL, next_attempt_at = $3, \
+             heartbeat_at = $3, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END \
+             WHERE id = $1 AND state = 'running' AND lease_owner = $2"
+        )
+        .bind(id.0)
+        .bind(owner)
+        .bind(now.0)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err("job_runs", "yield"))?;
+        Ok(done > 0)
+    }
+
     /// Compare-and-set `queued | running → cancelled` (a running job notices at its next
     /// checkpoint, which then fails).
     pub(crate) async fn cancel_job_run(
@@ -475,6 +499,9 @@ repository! {
     /// Back to queued for another attempt (or failed when attempts are used up); the new
     /// state, or `None` if `owner` no longer runs it.
     write fn retry_job_run(id: JobRunId, owner: &str, next_attempt_at: Timestamp, error: &str, now: Timestamp) -> Option<JobState>;
+    /// Back to queued, due now, with the attempt given back (paused, shutting down); false
+    /// if `owner` no longer runs it.
+    write fn yield_job_run(id: JobRunId, owner: &str, now: Timestamp) -> bool;
     /// Cancels a queued or running run of the account; false when it is not the account's
     /// or already finished.
     write fn cancel_job_run(account: AccountId, id: JobRunId, now: Timestamp) -> bool;
