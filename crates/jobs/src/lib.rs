@@ -10,6 +10,7 @@
 //! * [`schedule`] and [`reconciler`] — the loops every daemon runs.
 //! * [`Daemon`] — all of it running, until shutdown.
 
+pub mod bench;
 pub mod config;
 pub mod daemon;
 pub mod error;
@@ -19,6 +20,7 @@ pub mod reconciler;
 pub mod runner;
 pub mod schedule;
 
+pub use bench::{QueueBenchOptions, QueueBenchReport, queue_bench};
 pub use config::JobsConfig;
 pub use daemon::{Daemon, Roles, process_name};
 pub use error::JobsError;
