@@ -9,7 +9,8 @@ pub struct JobsConfig {
     /// Job runs one worker process runs at once.
     pub concurrency: usize,
     /// How often an idle worker asks the queue for work (apalis otherwise waits for its
-    /// heartbeat, 30 s by default).
+    /// heartbeat, 30 s by default). A run waits up to this long to start: a button's click
+    /// should feel immediate.
     pub poll_interval: Duration,
     /// How long a connection's lease lasts without renewal: a dead worker's runs are taken
     /// over this long after its last heartbeat.
@@ -42,7 +43,7 @@ impl Default for JobsConfig {
     fn default() -> Self {
         Self {
             concurrency: 4,
-            poll_interval: Duration::from_millis(100),
+            poll_interval: Duration::from_millis(25),
             lease_ttl: Duration::from_secs(20),
             heartbeat: Duration::from_secs(5),
             scheduler_tick: Duration::from_secs(2),

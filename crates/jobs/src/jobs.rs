@@ -377,7 +377,7 @@ impl Jobs {
             .await?)
     }
 
-    /// Waits until `run` is finished, calling `progress` with each new state of the row.
+    /// Waits until `run` is finished, calling `progress` with the row at every poll.
     pub async fn wait(
         &self,
         account: AccountId,
@@ -385,7 +385,6 @@ impl Jobs {
         poll: Duration,
         mut progress: impl FnMut(&JobRun),
     ) -> Result<JobRun, JobsError> {
-        let mut last: Option<JobRun> = None;
         loop {
             let current = self
                 .inner
@@ -393,16 +392,13 @@ impl Jobs {
                 .get_account_job_run(account, run)
                 .await?
                 .ok_or_else(|| JobsError::Invalid(format!("job run {run} does not exist")))?;
-            if last.as_ref() != Some(&current) {
-                progress(&current);
-            }
+            progress(&current);
             if matches!(
                 current.state,
                 JobState::Succeeded | JobState::Failed | JobState::Cancelled
             ) {
                 return Ok(current);
             }
-            last = Some(current);
             tokio::time::sleep(poll).await;
         }
     }

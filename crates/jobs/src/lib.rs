@@ -8,10 +8,12 @@
 //! * [`runner`] — what a worker does with a message: leases, compare-and-set start,
 //!   supervision, our own retry policy.
 //! * [`schedule`] and [`reconciler`] — the loops every daemon runs.
+//! * [`RegistryConnectors`] — connectors built from stored settings and sealed credentials.
 //! * [`Daemon`] — all of it running, until shutdown.
 
 pub mod bench;
 pub mod config;
+pub mod connectors;
 pub mod daemon;
 pub mod error;
 pub mod jobs;
@@ -22,6 +24,7 @@ pub mod schedule;
 
 pub use bench::{QueueBenchOptions, QueueBenchReport, queue_bench};
 pub use config::JobsConfig;
+pub use connectors::{RegistryConnectors, builtin_registry};
 pub use daemon::{Daemon, Roles, process_name};
 pub use error::JobsError;
 pub use jobs::{Jobs, Resync, ResyncWindow, Submission};

@@ -36,6 +36,9 @@ store_test! {
         let acme = store.create_account("Acme", T0).await.unwrap();
         assert_eq!(store.get_account(acme.id).await.unwrap(), Some(acme.clone()));
         let other = account(&store, "Other").await;
+        let _namesake = store.create_account("Acme", T0).await.unwrap();
+        assert_eq!(store.account_named("Acme").await.unwrap(), Some(acme.clone()), "the oldest of that name");
+        assert_eq!(store.account_named("Nobody").await.unwrap(), None);
 
         let issued = store.create_api_token(acme.id, "console", T0).await.unwrap();
         assert!(issued.plaintext.starts_with("tmk_"));

@@ -82,6 +82,26 @@ impl Db<'_> {
         }))
     }
 
+    /// The oldest account with this name (names are what an operator types at the command
+    /// line; they are not unique).
+    pub(crate) async fn account_named(
+        &mut self,
+        name: &str,
+    ) -> Result<Option<Account>, StoreError> {
+        let row: Option<AccountRow> = with_db!(self, |c| sqlx::query_as(
+            "SELECT id, name, created_at FROM accounts WHERE name = $1 ORDER BY id LIMIT 1"
+        )
+        .bind(name)
+        .fetch_optional(&mut *c)
+        .await)
+        .map_err(db_err("accounts", "get by name"))?;
+        Ok(row.map(|row| Account {
+            id: AccountId(row.id),
+            name: row.name,
+            created_at: ts(row.created_at),
+        }))
+    }
+
     pub(crate) async fn create_api_token(
         &mut self,
         account: AccountId,
@@ -179,6 +199,8 @@ repository! {
     /// Creates an account.
     write fn create_account(name: &str, now: Timestamp) -> Account;
     read fn get_account(id: AccountId) -> Option<Account>;
+    /// The oldest account with this name, if any.
+    read fn account_named(name: &str) -> Option<Account>;
     /// Creates an API token: the plaintext is returned once; only its SHA-256 is stored.
     write fn create_api_token(account: AccountId, name: &str, now: Timestamp) -> NewApiToken;
     /// The token presented as a bearer secret, if it exists; records `now` as its last use.
