@@ -3,9 +3,6 @@
 //! is (SQLite store and queue, console on 127.0.0.1:8080); every key has a default, so an empty
 //! file does too.
 
-// Used by the daemon commands.
-#![allow(dead_code)]
-
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -106,7 +103,7 @@ impl Default for WorkersConfig {
     fn default() -> Self {
         Self {
             concurrency: 4,
-            poll_interval_ms: 100,
+            poll_interval_ms: 25,
         }
     }
 }

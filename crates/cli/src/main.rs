@@ -1,13 +1,21 @@
-//! `tidemark`: the command line. Today it runs the platform simulators standalone; the daemon's
-//! commands (`serve`, `worker`, `migrate`, `connection`, `fetch`/`send`/`sync`, `token`, `demo`,
-//! `bench`) join it with the daemon.
+//! `tidemark`: the command line. `serve` runs the daemon (workers, scheduler, reconciler, HTTP);
+//! `worker` only workers; `migrate`, `connection`, `token` administer the store; `fetch`, `send`
+//! and `sync` queue work and follow it; `demo` runs everything against simulators; `sim` runs
+//! one simulator alone.
 
+mod admin;
 mod config;
+mod context;
+mod demo;
+mod http;
+mod run;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
+use tidemark_jobs::Roles;
 use tidemark_sim::FaultConfig;
 use tidemark_sim::RunningSim;
 use tidemark_sim::mercadolibre::{MlConfig, MlSim};
@@ -21,14 +29,66 @@ use tidemark_sim::woocommerce::{WooConfig, WooSim};
     about = "Keeps a merchant's products and orders in step across selling platforms."
 )]
 struct Cli {
+    /// The configuration file (default: config/tidemark.toml when it exists). Every key can
+    /// also be set by a TIDEMARK_* environment variable.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The account the command acts for (created on first use).
+    #[arg(long, global = true, default_value = "default")]
+    account: String,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the daemon: workers, scheduler, reconciler and the HTTP listener, until SIGTERM.
+    Serve,
+    /// Run workers only (scale-out next to a `serve`), until SIGTERM.
+    Worker,
+    /// Bring the store's schema up to date.
+    Migrate,
+    /// Add, list, show, pause, resume or configure connections.
+    #[command(subcommand)]
+    Connection(admin::ConnectionCommand),
+    /// Fetch a connection's changes (or everything with --full) into tidemark.
+    Fetch(WorkArgs),
+    /// Send a connection its queued changes.
+    Send(WorkArgs),
+    /// Fetch and send at once.
+    Sync(WorkArgs),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// The embedded daemon with three simulated platforms: a sync to watch, then the console.
+    Demo(demo::DemoArgs),
     /// Run one platform simulator standalone on a loopback address until interrupted.
     Sim(SimArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct WorkArgs {
+    /// The connection's name.
+    connection: String,
+    /// Scan everything (with deletion detection) instead of what changed (fetch and sync).
+    #[arg(long)]
+    full: bool,
+    /// Follow the run with a progress bar until it ends; exit non-zero if it fails (default).
+    #[arg(long, overrides_with = "no_wait")]
+    wait: bool,
+    /// Queue the run and exit.
+    #[arg(long)]
+    no_wait: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create an API token for the account; it is printed once.
+    Create {
+        /// What the token is for.
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -61,14 +121,76 @@ struct SimArgs {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TIDEMARK_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
-    match Cli::parse().command {
-        Command::Sim(args) => run_sim(args).await,
+    let cli = Cli::parse();
+    if let Command::Sim(args) = cli.command {
+        init_tracing(config::LogFormat::Human);
+        return run_sim(args).await;
+    }
+    let config = config::Config::load(cli.config.as_deref())?;
+    init_tracing(config.log_format);
+    if let Command::Demo(args) = cli.command {
+        return demo::run(config, args).await;
+    }
+    let app = context::App::open(config).await?;
+    let mut out = std::io::stdout();
+    let result = match cli.command {
+        Command::Serve => run::daemon(&app, Roles::ALL, true).await,
+        Command::Worker => run::daemon(&app, Roles::WORKERS, false).await,
+        // Opening the store migrated it.
+        Command::Migrate => {
+            println!(
+                "the store at {} is up to date",
+                context::redact(&app.config.database_url())
+            );
+            Ok(())
+        }
+        Command::Connection(command) => {
+            let account = app.account(&cli.account).await?;
+            admin::connection(&app, &account, command, &mut out).await
+        }
+        Command::Token(TokenCommand::Create { name }) => {
+            let account = app.account(&cli.account).await?;
+            admin::token_create(&app, &account, &name, &mut out).await
+        }
+        Command::Fetch(args) => {
+            work(&app, &cli.account, args, |full| run::Work::Fetch { full }).await
+        }
+        Command::Sync(args) => {
+            work(&app, &cli.account, args, |full| run::Work::Sync { full }).await
+        }
+        Command::Send(args) => work(&app, &cli.account, args, |_| run::Work::Send).await,
+        Command::Demo(_) | Command::Sim(_) => Ok(()),
+    };
+    app.store.close().await;
+    result
+}
+
+async fn work(
+    app: &context::App,
+    account: &str,
+    args: WorkArgs,
+    work: impl FnOnce(bool) -> run::Work,
+) -> Result<()> {
+    let account = app.account(account).await?;
+    run::enqueue(
+        app,
+        &account,
+        &args.connection,
+        work(args.full),
+        !args.no_wait,
+    )
+    .await
+}
+
+fn init_tracing(format: config::LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TIDEMARK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,apalis=warn,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        config::LogFormat::Json => builder.json().init(),
+        config::LogFormat::Human => builder.init(),
     }
 }
 
@@ -105,10 +227,10 @@ async fn run_sim(args: SimArgs) -> Result<()> {
                 config.access_token, config.api_version, config.bucket_max, config.restore_rate
             );
             let sim = ShopifySim::new(config, faults);
-            (
-                RunningSim::serve(args.addr, sim.router()).await?,
-                credentials,
-            )
+            let running = RunningSim::serve(args.addr, sim.router()).await?;
+            // Bulk operation files and media are served from the simulator's own address.
+            sim.set_base_url(&running.base_url);
+            (running, credentials)
         }
         SimPlatform::Woocommerce => {
             let config = WooConfig {
@@ -177,7 +299,8 @@ mod tests {
                 matches!(
                     cli,
                     Ok(Cli {
-                        command: Command::Sim(SimArgs { products: 7, .. })
+                        command: Command::Sim(SimArgs { products: 7, .. }),
+                        ..
                     })
                 ),
                 "{platform}"
@@ -191,6 +314,7 @@ mod tests {
         let cli = Cli::try_parse_from(["tidemark", "sim", "shopify", "--addr", "0.0.0.0:8080"]);
         let Ok(Cli {
             command: Command::Sim(args),
+            ..
         }) = cli
         else {
             panic!("arguments should parse");
@@ -210,6 +334,7 @@ mod tests {
         ]);
         let Ok(Cli {
             command: Command::Sim(args),
+            ..
         }) = cli
         else {
             panic!("arguments should parse");
