@@ -64,6 +64,31 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run one platform simulator standalone on a loopback address until interrupted.
     Sim(SimArgs),
+    /// Benchmarks (loopback only, bounded in time).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// No-op jobs through the queue as the daemon runs it: jobs/s and enqueue-to-start
+    /// latency on SQLite and (with --redis) Redis, beside a raw LPUSH/BRPOP loop.
+    Queue(QueueBenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct QueueBenchArgs {
+    /// No-op jobs per throughput repetition.
+    #[arg(long, default_value_t = 20_000)]
+    jobs: u64,
+    /// Enqueue-to-start latency samples.
+    #[arg(long, default_value_t = 200)]
+    samples: u64,
+    #[arg(long, default_value_t = 3)]
+    repetitions: u32,
+    /// A Redis server to measure too (keys under a fresh prefix, deleted afterwards).
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -126,6 +151,10 @@ async fn main() -> Result<()> {
         init_tracing(config::LogFormat::Human);
         return run_sim(args).await;
     }
+    if let Command::Bench(BenchCommand::Queue(args)) = cli.command {
+        init_tracing(config::LogFormat::Human);
+        return bench_queue(args).await;
+    }
     let config = config::Config::load(cli.config.as_deref())?;
     init_tracing(config.log_format);
     if let Command::Demo(args) = cli.command {
@@ -159,7 +188,7 @@ async fn main() -> Result<()> {
             work(&app, &cli.account, args, |full| run::Work::Sync { full }).await
         }
         Command::Send(args) => work(&app, &cli.account, args, |_| run::Work::Send).await,
-        Command::Demo(_) | Command::Sim(_) => Ok(()),
+        Command::Demo(_) | Command::Sim(_) | Command::Bench(_) => Ok(()),
     };
     app.store.close().await;
     result
@@ -180,6 +209,34 @@ async fn work(
         !args.no_wait,
     )
     .await
+}
+
+async fn bench_queue(args: QueueBenchArgs) -> Result<()> {
+    let jobs_config = tidemark_jobs::JobsConfig::default();
+    let options = tidemark_jobs::bench::QueueBenchOptions {
+        jobs: args.jobs,
+        latency_samples: args.samples,
+        repetitions: args.repetitions,
+        ..tidemark_jobs::bench::QueueBenchOptions::default()
+    };
+    let scratch = tempfile::tempdir().context("cannot make a scratch directory")?;
+    let name = format!("tidemark-bench-{}", std::process::id());
+    let mut specs = vec![tidemark_jobs::QueueSpec::Sqlite(
+        scratch.path().join("queue.db"),
+    )];
+    if let Some(url) = &args.redis {
+        specs.push(tidemark_jobs::QueueSpec::parse(url, scratch.path())?);
+    }
+    println!(
+        "daemon settings: concurrency {}, poll every {} ms",
+        options.concurrency,
+        jobs_config.poll_interval.as_millis()
+    );
+    for spec in specs {
+        let report = tidemark_jobs::bench::queue_bench(&spec, &name, &options).await?;
+        println!("{}", report.table());
+    }
+    Ok(())
 }
 
 fn init_tracing(format: config::LogFormat) {
