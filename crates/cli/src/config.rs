@@ -193,6 +193,9 @@ impl Default for ImagesConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueueConfig {
+    /// The queue's name (Redis key prefix, SQLite job type): daemons that share one name
+    /// share the work.
+    pub name: String,
     /// Finished queue entries older than this are deleted.
     pub prune_after_hours: u64,
 }
@@ -200,6 +203,7 @@ pub struct QueueConfig {
 impl Default for QueueConfig {
     fn default() -> Self {
         Self {
+            name: "tidemark-runs".to_owned(),
             prune_after_hours: 24,
         }
     }
@@ -336,6 +340,16 @@ impl Config {
         positive("images.max_bytes", self.images.max_bytes);
         positive("images.timeout_ms", self.images.timeout_ms);
         positive("queue.prune_after_hours", self.queue.prune_after_hours);
+        let name = &self.queue.name;
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            problems.push(format!(
+                "`queue.name` ({name:?}) must be letters, digits, `-`, `_` or `.`"
+            ));
+        }
 
         if self.leases.heartbeat_ms.saturating_mul(2) >= self.leases.ttl_ms {
             problems.push(format!(

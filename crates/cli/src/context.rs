@@ -74,6 +74,7 @@ impl App {
             retry_base: Duration::from_millis(c.retries.base_delay_ms),
             retry_max: Duration::from_millis(c.retries.max_delay_ms),
             prune_after: Duration::from_secs(c.queue.prune_after_hours.saturating_mul(3600)),
+            queue_name: c.queue.name.clone(),
             ..JobsConfig::default()
         }
     }

@@ -44,7 +44,8 @@ struct Cli {
 enum Command {
     /// Run the daemon: workers, scheduler, reconciler and the HTTP listener, until SIGTERM.
     Serve,
-    /// Run workers only (scale-out next to a `serve`), until SIGTERM.
+    /// Run workers (and the reconciler) without the scheduler or HTTP: scale-out next to a
+    /// `serve`, until SIGTERM.
     Worker,
     /// Bring the store's schema up to date.
     Migrate,
@@ -164,7 +165,7 @@ async fn main() -> Result<()> {
     let mut out = std::io::stdout();
     let result = match cli.command {
         Command::Serve => run::daemon(&app, Roles::ALL, true).await,
-        Command::Worker => run::daemon(&app, Roles::WORKERS, false).await,
+        Command::Worker => run::daemon(&app, Roles::WORKER, false).await,
         // Opening the store migrated it.
         Command::Migrate => {
             println!(

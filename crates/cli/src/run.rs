@@ -32,7 +32,7 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// `tidemark serve` (every role and the HTTP server) and `tidemark worker` (workers only),
+/// `tidemark serve` (every role and the HTTP server) and `tidemark worker` (workers and the reconciler),
 /// until SIGTERM or Ctrl-C; running jobs stop at their next checkpoint and go back to queued.
 pub async fn daemon(app: &App, roles: Roles, http: bool) -> Result<()> {
     let jobs = app.jobs().await?;

@@ -13,8 +13,8 @@ use tokio::task::JoinHandle;
 use crate::runner::{Runner, RunnerStats};
 use crate::{Jobs, JobsError, Queue, RunMessage};
 
-/// Which loops this process runs. `tidemark serve` runs them all; `tidemark worker` only the
-/// workers (and the promoter they need).
+/// Which loops this process runs. `tidemark serve` runs them all; `tidemark worker` runs the
+/// workers and the reconciler (every daemon reconciles, DESIGN §2), not the scheduler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Roles {
     pub workers: bool,
@@ -28,7 +28,14 @@ impl Roles {
         scheduler: true,
         reconciler: true,
     };
-    pub const WORKERS: Roles = Roles {
+    /// `tidemark worker`.
+    pub const WORKER: Roles = Roles {
+        workers: true,
+        scheduler: false,
+        reconciler: true,
+    };
+    /// Workers alone (tests that play the reconciler's part themselves).
+    pub const WORKERS_ONLY: Roles = Roles {
         workers: true,
         scheduler: false,
         reconciler: false,

@@ -106,7 +106,7 @@ backend_test! {
         assert_eq!(queue.backlog().await.unwrap(), 20_000);
         let engine = Shops::new(&backend.store, 0, 10).await.engine();
         let jobs = tidemark_jobs::Jobs::new(backend.store.clone(), queue.clone(), config, std::sync::Arc::new(tidemark_engine::SystemClock));
-        let daemon = Daemon::start(jobs.clone(), engine, Roles::WORKERS).await.unwrap();
+        let daemon = Daemon::start(jobs.clone(), engine, Roles::WORKERS_ONLY).await.unwrap();
         eventually("the backlog drained", Duration::from_secs(240), || async {
             RunnerStats::get(&daemon.stats().skipped) >= 20_000
         })

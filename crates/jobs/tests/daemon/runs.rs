@@ -129,7 +129,7 @@ backend_test! {
         let jobs = shops.jobs(&backend, backend.config()).await;
         let queued = jobs.send(shops.account, shops.target, "user").await.unwrap();
         assert!(jobs.cancel(shops.account, queued.run.id).await.unwrap());
-        let daemon = Daemon::start(jobs.clone(), shops.engine(), Roles::WORKERS).await.unwrap();
+        let daemon = Daemon::start(jobs.clone(), shops.engine(), Roles::WORKERS_ONLY).await.unwrap();
         let fetch = jobs.fetch(shops.account, shops.source, &full(), "user").await.unwrap();
         eventually("the fetch runs", Duration::from_secs(30), || async {
             jobs.store().get_job_run(fetch.run.id).await.unwrap().unwrap().progress["scanned"].as_u64().unwrap_or(0) >= 3
@@ -165,8 +165,8 @@ backend_test! {
             jobs_a.queue().push(run.id, None).await.unwrap();
             runs.push(run);
         }
-        let a = Daemon::start(jobs_a.clone(), shops.engine(), Roles::WORKERS).await.unwrap();
-        let b = Daemon::start(jobs_b.clone(), shops.engine(), Roles::WORKERS).await.unwrap();
+        let a = Daemon::start(jobs_a.clone(), shops.engine(), Roles::WORKERS_ONLY).await.unwrap();
+        let b = Daemon::start(jobs_b.clone(), shops.engine(), Roles::WORKERS_ONLY).await.unwrap();
         let mut done = Vec::new();
         for run in &runs {
             let run = finished(&jobs_a, shops.account, run, Duration::from_secs(120)).await;
