@@ -11,6 +11,7 @@ use tidemark_engine::{Engine, EngineConfig, ImagePolicy, SystemClock};
 use tidemark_jobs::{Jobs, JobsConfig, Queue, QueueSpec, RegistryConnectors, builtin_registry};
 use tidemark_store::Account;
 use tidemark_store::Store;
+pub use tidemark_store::redact;
 
 use crate::config::Config;
 
@@ -112,16 +113,5 @@ impl App {
                 ..EngineConfig::default()
             },
         )?)
-    }
-}
-
-/// A database URL with its password hidden, for messages.
-pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
     }
 }

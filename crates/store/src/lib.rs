@@ -367,7 +367,7 @@ impl Store {
 }
 
 /// Hides a password in a database URL before it goes into an error message.
-fn redact(url: &str) -> String {
+pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];
