@@ -156,7 +156,7 @@ pub struct BulkReader {
 /// The HTTP client for bulk files: no credentials (the URL is a signed storage URL), an idle
 /// read timeout instead of a limit on the whole download.
 pub fn client() -> Result<reqwest::Client, ConnectorError> {
-    reqwest::Client::builder()
+    tidemark_connector::http::client_builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .read_timeout(READ_TIMEOUT)
         .build()

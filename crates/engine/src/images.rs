@@ -64,7 +64,7 @@ pub struct ImageFetcher {
 impl ImageFetcher {
     pub fn new(policy: ImagePolicy) -> Result<Self, crate::EngineError> {
         let allow_private = policy.allow_private;
-        let mut builder = reqwest::Client::builder()
+        let mut builder = tidemark_connector::http::client_builder()
             .timeout(policy.timeout)
             .connect_timeout(policy.timeout.min(Duration::from_secs(5)))
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {

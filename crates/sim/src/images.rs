@@ -151,7 +151,7 @@ pub async fn fetch_source(url: &str) -> Result<Vec<u8>, SourceError> {
         url: url.into(),
         reason,
     };
-    let client = reqwest::Client::builder()
+    let client = crate::http_client_builder()
         .timeout(std::time::Duration::from_secs(5))
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -18,3 +18,16 @@ pub mod woocommerce;
 pub use faults::{Fault, FaultConfig, Faults};
 pub use harness::{Harness, RunningSim};
 pub use stats::{Stats, StatsSnapshot};
+
+/// A `reqwest` client builder on rustls with the *ring* provider, installed here once for the
+/// process (reqwest is built without a provider of its own: see the workspace `Cargo.toml`).
+/// The connectors have the same in `tidemark_connector::http`, which the simulators do not
+/// depend on.
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    static PROVIDER: std::sync::Once = std::sync::Once::new();
+    PROVIDER.call_once(|| {
+        // An error means a provider is installed already, which serves as well.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    reqwest::Client::builder()
+}

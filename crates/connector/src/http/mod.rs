@@ -33,6 +33,17 @@ use tidemark_core::PlatformKind;
 use tracing::{Instrument as _, debug, field, warn};
 use url::Url;
 
+/// A `reqwest` client builder on rustls with the *ring* provider, installed here once for the
+/// process (reqwest is built without a provider of its own: see the workspace `Cargo.toml`).
+pub fn client_builder() -> reqwest::ClientBuilder {
+    static PROVIDER: std::sync::Once = std::sync::Once::new();
+    PROVIDER.call_once(|| {
+        // An error means a provider is installed already, which serves as well.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    reqwest::Client::builder()
+}
+
 use crate::error::ConnectorError;
 
 pub use error_body::{PlatformError, field_path, parse_error_body};
@@ -418,7 +429,7 @@ impl HttpClient {
                 attempt.stop()
             }
         });
-        let inner = reqwest::Client::builder()
+        let inner = client_builder()
             .connect_timeout(config.connect_timeout)
             .read_timeout(config.read_timeout)
             .timeout(config.total_timeout)

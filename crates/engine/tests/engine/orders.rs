@@ -173,7 +173,7 @@ store_test! {
         // second of the sale (MercadoLibre times have milliseconds) would not be later.
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
         let woo_order_id: u64 = on_woo.external_id.as_str().parse().unwrap();
-        let client = reqwest::Client::new();
+        let client = tidemark_connector::http::client_builder().build().unwrap();
         let answer = client
             .put(format!("{}/wp-json/wc/v3/orders/{woo_order_id}", woo_run.base_url))
             .basic_auth("ck_test", Some("cs_test"))

@@ -161,7 +161,7 @@ store_test! {
             .collect();
         assert_eq!(on_woo.len() as u64, N);
         let margin = Decimal::new(115, 2);
-        let http = reqwest::Client::new();
+        let http = tidemark_connector::http::client_builder().build().unwrap();
         for record in &on_shopify {
             let binding = store
                 .binding_by_external(p.s, RecordKind::Product, &record.external_id)

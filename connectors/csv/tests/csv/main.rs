@@ -1,0 +1,8 @@
+//! The CSV connector's integration tests. One test binary: each integration test is a module here,
+//! so its dependencies link once.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod connector;
+mod round_trip;
+mod shared_data;
