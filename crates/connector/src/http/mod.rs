@@ -33,6 +33,15 @@ use tidemark_core::PlatformKind;
 use tracing::{Instrument as _, debug, field, warn};
 use url::Url;
 
+use crate::error::ConnectorError;
+
+pub use error_body::{PlatformError, field_path, parse_error_body};
+pub use pacer::{
+    Budget, InvalidRate, MAX_BURST, MAX_PER_SECOND, MIN_PER_SECOND, Pacer, Rate, cost_units,
+};
+pub use redact::{REDACTED, Redactor};
+pub use retry::{MAX_RETRY_AFTER, RetryPolicy, parse_retry_after};
+
 /// A `reqwest` client builder on rustls with the *ring* provider, installed here once for the
 /// process (reqwest is built without a provider of its own: see the workspace `Cargo.toml`).
 pub fn client_builder() -> reqwest::ClientBuilder {
@@ -43,15 +52,6 @@ pub fn client_builder() -> reqwest::ClientBuilder {
     });
     reqwest::Client::builder()
 }
-
-use crate::error::ConnectorError;
-
-pub use error_body::{PlatformError, field_path, parse_error_body};
-pub use pacer::{
-    Budget, InvalidRate, MAX_BURST, MAX_PER_SECOND, MIN_PER_SECOND, Pacer, Rate, cost_units,
-};
-pub use redact::{REDACTED, Redactor};
-pub use retry::{MAX_RETRY_AFTER, RetryPolicy, parse_retry_after};
 
 /// Error bodies are read only this far: they are for messages, not data.
 const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
