@@ -261,20 +261,27 @@ pub async fn run(mut config: Config, args: DemoArgs) -> Result<()> {
         println!("  failed: {failure}");
     }
 
-    let server =
-        match crate::http::serve(app.config.listen, jobs.clone(), daemon.stats().clone()).await {
-            Ok(server) => server,
-            Err(error) => {
-                // Another program holds the port: any free one will do for a demo.
-                println!("{error:#}; using a free port instead");
-                crate::http::serve(
-                    ([127, 0, 0, 1], 0).into(),
-                    jobs.clone(),
-                    daemon.stats().clone(),
-                )
-                .await?
-            }
-        };
+    let server = match crate::http::serve(
+        app.config.listen,
+        &app,
+        jobs.clone(),
+        daemon.stats().clone(),
+    )
+    .await
+    {
+        Ok(server) => server,
+        Err(error) => {
+            // Another program holds the port: any free one will do for a demo.
+            println!("{error:#}; using a free port instead");
+            crate::http::serve(
+                ([127, 0, 0, 1], 0).into(),
+                &app,
+                jobs.clone(),
+                daemon.stats().clone(),
+            )
+            .await?
+        }
+    };
     let token = app
         .store
         .create_api_token(account.id, "demo", now())

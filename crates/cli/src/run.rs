@@ -38,7 +38,10 @@ pub async fn daemon(app: &App, roles: Roles, http: bool) -> Result<()> {
     let jobs = app.jobs().await?;
     let daemon = Daemon::start(jobs.clone(), app.engine()?, roles).await?;
     let server = if http {
-        Some(crate::http::serve(app.config.listen, jobs.clone(), daemon.stats().clone()).await?)
+        Some(
+            crate::http::serve(app.config.listen, app, jobs.clone(), daemon.stats().clone())
+                .await?,
+        )
     } else {
         None
     };

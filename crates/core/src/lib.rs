@@ -14,6 +14,7 @@ pub mod sets;
 pub mod settings;
 pub mod snapshot;
 pub mod transform;
+pub mod troubleshoot;
 
 pub use error::CoreError;
 pub use model::*;

@@ -102,11 +102,19 @@ pub async fn reconcile_pass(jobs: &Jobs) -> Result<ReconcilePass, JobsError> {
     Ok(pass)
 }
 
-/// Housekeeping: finished queue entries and old history.
+/// How long a webhook delivery id is remembered, so a repeat of it causes no work: longer
+/// than Shopify's 48-hour retry window. The webhook endpoint refuses signed deliveries older
+/// than this, so a replay cannot outlive its id.
+pub const WEBHOOK_DELIVERY_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Housekeeping: finished queue entries, old history and forgotten webhook deliveries.
 pub async fn prune(jobs: &Jobs) -> Result<(u64, u64), JobsError> {
     let config = jobs.config();
     let entries = jobs.queue().prune(config.prune_after).await?;
-    let before = Timestamp(jobs.now().0.saturating_sub(millis(config.history)));
+    let now = jobs.now().0;
+    let before = Timestamp(now.saturating_sub(millis(config.history)));
     let runs = jobs.store().prune_job_runs(before).await?;
+    let deliveries = Timestamp(now.saturating_sub(millis(WEBHOOK_DELIVERY_RETENTION)));
+    jobs.store().prune_webhook_deliveries(deliveries).await?;
     Ok((entries, runs))
 }

@@ -64,6 +64,10 @@ pub struct RunnerStats {
     pub errors: AtomicU64,
     /// Queue workers restarted by the Monitor after they stopped.
     pub worker_restarts: AtomicU64,
+    /// Records read from platforms by the runs that succeeded here.
+    pub records_scanned: AtomicU64,
+    /// Writes settled (applied, or found needless) by the runs that succeeded here.
+    pub records_sent: AtomicU64,
 }
 
 impl RunnerStats {
@@ -243,6 +247,14 @@ impl Runner {
                 return match self.succeed(run, owner, &finished).await {
                     Ok(true) => {
                         tracing::info!(run = %run.id, kind = run.kind.as_str(), counts = %finished.counts, "job run succeeded");
+                        let progress = |key: &str| finished.progress[key].as_u64().unwrap_or(0);
+                        let stats = &self.stats;
+                        stats
+                            .records_scanned
+                            .fetch_add(progress("scanned"), Ordering::Relaxed);
+                        stats
+                            .records_sent
+                            .fetch_add(progress("sent"), Ordering::Relaxed);
                         self.auto_send(&finished.pending_for).await;
                         Outcome::Succeeded
                     }

@@ -49,6 +49,8 @@
 //! - `schedules` (connection → fetch interval, full-scan cron text, next due times): the
 //!   scheduler claims a due scan by moving its due time with a compare-and-set, so of several
 //!   daemons exactly one fires it.
+//! - `webhook_deliveries` (connection, platform delivery id → when): deliveries acted on,
+//!   so a repeat causes no second fetch; pruned after a week.
 //! - `unlinked_records` (records a connection saw but did not absorb, for the merchant to
 //!   link or import) and `platform_deletions` (records a merchant deleted on one platform,
 //!   which "clone new records" must not create there again).

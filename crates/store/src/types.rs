@@ -118,6 +118,15 @@ pub struct Page<T, C> {
     pub next: Option<C>,
 }
 
+/// What the set search bar can complete, besides connection names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetVocabulary {
+    pub brands: Vec<String>,
+    pub categories: Vec<String>,
+    pub colors: Vec<String>,
+    pub sizes: Vec<String>,
+}
+
 /// A product row for the browser; the full record is [`crate::Store::get_product`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProductSummary {

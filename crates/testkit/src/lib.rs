@@ -41,3 +41,6 @@ pub fn shared_data_text(relative: &str) -> Option<String> {
         Err(error) => panic!("{} is unreadable: {error}", path.display()),
     }
 }
+
+#[cfg(feature = "redis")]
+pub mod redis_queue;

@@ -116,28 +116,7 @@ where
         .await;
     })
     .await;
-    delete_queue_keys(&cleanup.0, &cleanup.1).await;
-}
-
-/// Removes a test queue's keys from the shared Redis server.
-async fn delete_queue_keys(url: &str, queue: &str) {
-    let client = redis::Client::open(url).expect("redis url");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis reachable");
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{queue}*"))
-        .query_async(&mut conn)
-        .await
-        .expect("list keys");
-    if !keys.is_empty() {
-        let _: () = redis::cmd("DEL")
-            .arg(keys)
-            .query_async(&mut conn)
-            .await
-            .expect("delete keys");
-    }
+    tidemark_testkit::redis_queue::delete_keys(&cleanup.0, &cleanup.1).await;
 }
 
 /// One body, two tests: `<name>::sqlite` and `<name>::redis_postgres`.

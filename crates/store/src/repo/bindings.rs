@@ -249,6 +249,20 @@ impl Db<'_> {
         kind: RecordKind,
         internal_id: i64,
     ) -> Result<Vec<Binding>, StoreError> {
+        self.bindings_of_records(account, kind, &[internal_id])
+            .await
+    }
+
+    /// Bindings of several internal records of one kind on the account's connections.
+    pub(crate) async fn bindings_of_records(
+        &mut self,
+        account: AccountId,
+        kind: RecordKind,
+        internal_ids: &[i64],
+    ) -> Result<Vec<Binding>, StoreError> {
+        if internal_ids.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut sql = Sql::new("SELECT ");
         sql.push(BINDING_COLUMNS)
             .push(
@@ -258,9 +272,9 @@ impl Db<'_> {
             .bind_i64(account.0)
             .push(") AND kind = ")
             .bind_text(kind.as_str())
-            .push(" AND internal_id = ")
-            .bind_i64(internal_id)
-            .push(" ORDER BY connection_id, internal_key");
+            .push(" AND internal_id IN ")
+            .bind_list(internal_ids.iter().map(|id| Arg::I64(Some(*id))))
+            .push(" ORDER BY connection_id, internal_id, internal_key");
         self.bindings_where(sql).await
     }
 
@@ -643,6 +657,8 @@ repository! {
     read fn binding_by_internal(connection: ConnectionId, kind: RecordKind, internal_id: i64, internal_key: &str) -> Option<Binding>;
     /// Bindings of an internal record on the account's connections.
     read fn bindings_of_record(account: AccountId, kind: RecordKind, internal_id: i64) -> Vec<Binding>;
+    /// Bindings of several internal records on the account's connections.
+    read fn bindings_of_records(account: AccountId, kind: RecordKind, internal_ids: &[i64]) -> Vec<Binding>;
     /// Bindings of a connection of the account (`NotFound` otherwise), keyset by external id.
     read fn list_bindings(account: AccountId, connection: ConnectionId, kind: RecordKind, after: Option<&ExternalId>, limit: i64) -> Vec<Binding>;
     read fn count_bindings(connection: ConnectionId, kind: RecordKind) -> i64;

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use tidemark_core::{
-    AccountId, ConnectionId, ExternalId, Issue, IssueId, RecordRef, Severity, Timestamp,
+    AccountId, ConnectionId, ExternalId, Issue, IssueId, PlatformKind, RecordRef, Severity,
+    Timestamp,
 };
 
 use super::{from_json, opt_ts, to_json, to_u32, ts};
@@ -250,6 +251,30 @@ impl Db<'_> {
             .map(|(connection, n)| (ConnectionId(connection), n))
             .collect())
     }
+
+    /// Open issues of every account by platform and severity (the operator's metrics).
+    pub(crate) async fn open_issue_counts_by_platform(
+        &mut self,
+    ) -> Result<Vec<(PlatformKind, Severity, i64)>, StoreError> {
+        let rows: Vec<(String, String, i64)> = with_db!(self, |c| sqlx::query_as(
+            "SELECT c.platform, i.severity, COUNT(*) FROM issues i JOIN connections c \
+             ON c.id = i.connection_id WHERE i.resolved_at IS NULL \
+             GROUP BY c.platform, i.severity ORDER BY c.platform, i.severity"
+        )
+        .fetch_all(&mut *c)
+        .await)
+        .map_err(db_err("issues", "counts by platform"))?;
+        rows.into_iter()
+            .map(|(platform, severity, n)| {
+                let row = format!("{platform}/{severity}");
+                let platform = PlatformKind::parse(&platform)
+                    .ok_or_else(|| StoreError::corrupt("issues", &row, "unknown platform"))?;
+                let severity = Severity::parse(&severity)
+                    .ok_or_else(|| StoreError::corrupt("issues", &row, "unknown severity"))?;
+                Ok((platform, severity, n))
+            })
+            .collect()
+    }
 }
 
 repository! {
@@ -260,4 +285,6 @@ repository! {
     write fn resolve_record_issues(connection: ConnectionId, record: RecordRef, code: Option<&str>, now: Timestamp) -> u64;
     read fn list_issues(account: AccountId, filter: &IssueFilter) -> Vec<Issue>;
     read fn open_issue_counts(account: AccountId) -> BTreeMap<ConnectionId, i64>;
+    /// Operator-only (metrics): open issues of every account by platform and severity.
+    read fn open_issue_counts_by_platform() -> Vec<(PlatformKind, Severity, i64)>;
 }

@@ -464,6 +464,30 @@ impl Db<'_> {
         Ok(out)
     }
 
+    /// Runs of every account by kind and state (the operator's metrics; no account data).
+    pub(crate) async fn job_run_counts(
+        &mut self,
+    ) -> Result<Vec<(JobKind, JobState, i64)>, StoreError> {
+        let rows: Vec<(String, String, i64)> = with_db!(self, |c| {
+            sqlx::query_as(
+            "SELECT kind, state, COUNT(*) FROM job_runs GROUP BY kind, state ORDER BY kind, state"
+        )
+        .fetch_all(&mut *c)
+        .await
+        })
+        .map_err(db_err("job_runs", "count"))?;
+        rows.into_iter()
+            .map(|(kind, state, n)| {
+                let row = format!("{kind}/{state}");
+                let kind = JobKind::parse(&kind)
+                    .ok_or_else(|| StoreError::corrupt("job_runs", &row, "unknown kind"))?;
+                let state = JobState::parse(&state)
+                    .ok_or_else(|| StoreError::corrupt("job_runs", &row, "unknown state"))?;
+                Ok((kind, state, n))
+            })
+            .collect()
+    }
+
     /// Deletes finished runs that finished before `before`; returns how many.
     pub(crate) async fn prune_job_runs(&mut self, before: Timestamp) -> Result<u64, StoreError> {
         with_db!(self, |c| sqlx::query(
@@ -509,4 +533,6 @@ repository! {
     write fn requeue_stale_job_runs(heartbeat_before: Timestamp, now: Timestamp) -> StaleJobRuns;
     /// Worker-only (housekeeping, every account).
     write fn prune_job_runs(before: Timestamp) -> u64;
+    /// Operator-only (metrics): runs of every account by kind and state.
+    read fn job_run_counts() -> Vec<(JobKind, JobState, i64)>;
 }

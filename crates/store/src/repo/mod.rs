@@ -20,6 +20,7 @@ mod pending;
 mod products;
 mod schedules;
 mod sets;
+mod webhooks;
 
 pub(crate) fn to_json<T: Serialize + ?Sized>(
     operation: &'static str,

@@ -30,7 +30,7 @@ use tidemark_core::{
 
 use super::{from_json, hash_from_hex, to_json, to_u32, ts};
 use crate::error::db_err;
-use crate::sql::{Sql, query_builder};
+use crate::sql::{Arg, Sql, query_builder};
 use crate::{
     Backend, Db, InsertCompletion, PendingCounts, PendingRow, StoreError, repository, with_db,
 };
@@ -381,6 +381,36 @@ impl Db<'_> {
         self.pending_where(sql).await
     }
 
+    /// Queued rows of several records of one kind on the account's connections (for the
+    /// browser's per-connection colours), by connection and id.
+    pub(crate) async fn pending_changes_of_records(
+        &mut self,
+        account: AccountId,
+        kind: RecordKind,
+        ids: &[i64],
+    ) -> Result<Vec<PendingRow>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let kind = match kind {
+            RecordKind::Order => "order",
+            _ => "product",
+        };
+        let mut sql = Sql::new("SELECT ");
+        sql.push(COLUMNS)
+            .push(
+                " FROM pending_changes WHERE connection_id IN \
+                 (SELECT id FROM connections WHERE account_id = ",
+            )
+            .bind_i64(account.0)
+            .push(") AND record_kind = ")
+            .bind_text(kind)
+            .push(" AND record_id IN ")
+            .bind_list(ids.iter().map(|id| Arg::I64(Some(*id))))
+            .push(" ORDER BY connection_id, id");
+        self.pending_where(sql).await
+    }
+
     /// Removes a row after it was applied, only if it was not merged with new fields since
     /// it was read (`revision`); returns whether it was removed.
     pub(crate) async fn remove_pending_change(
@@ -548,6 +578,8 @@ repository! {
     /// Worker-only (a send job holding the connection's lease).
     read fn due_pending_changes(connection: ConnectionId, now: Timestamp, after: Option<PendingChangeId>, limit: i64) -> Vec<PendingRow>;
     read fn pending_changes_of_record(record: RecordRef) -> Vec<PendingRow>;
+    /// Queued rows of these records (products or orders) on the account's connections.
+    read fn pending_changes_of_records(account: AccountId, kind: RecordKind, ids: &[i64]) -> Vec<PendingRow>;
     /// Removes an applied row unless it was merged with new fields since it was read.
     write fn remove_pending_change(id: PendingChangeId, revision: i64) -> bool;
     /// After a create succeeded (and was bound): removes the insert row, or, if a change

@@ -12,7 +12,9 @@ use super::{hash_from_hex, ts};
 use crate::error::db_err;
 use crate::repo::products::{key, parse_status, price_units};
 use crate::sql::{Sql, query_builder};
-use crate::{Db, OrderSummary, Page, ProductSummary, StoreError, repository, with_db};
+use crate::{
+    Db, OrderSummary, Page, ProductSummary, SetVocabulary, StoreError, repository, with_db,
+};
 
 type Names = HashMap<String, ConnectionId>;
 
@@ -447,9 +449,63 @@ impl Db<'_> {
         };
         Ok(Page { items, next })
     }
+
+    /// The values the set search bar completes: the account's distinct brands, categories,
+    /// variant colours and sizes, at most `limit` of each, alphabetically.
+    pub(crate) async fn set_vocabulary(
+        &mut self,
+        account: AccountId,
+        limit: i64,
+    ) -> Result<SetVocabulary, StoreError> {
+        let limit = super::clamp_limit(limit);
+        let queries: [(&'static str, &'static str); 4] = [
+            (
+                "brand",
+                "SELECT DISTINCT brand FROM products WHERE account_id = $1 AND brand IS NOT NULL \
+                 AND brand <> '' ORDER BY brand LIMIT $2",
+            ),
+            (
+                "category",
+                "SELECT DISTINCT category FROM products WHERE account_id = $1 \
+                 AND category IS NOT NULL AND category <> '' ORDER BY category LIMIT $2",
+            ),
+            (
+                "color",
+                "SELECT DISTINCT v.color FROM product_variants v JOIN products p \
+                 ON p.id = v.product_id WHERE p.account_id = $1 AND v.color IS NOT NULL \
+                 AND v.color <> '' ORDER BY v.color LIMIT $2",
+            ),
+            (
+                "size",
+                "SELECT DISTINCT v.size FROM product_variants v JOIN products p \
+                 ON p.id = v.product_id WHERE p.account_id = $1 AND v.size IS NOT NULL \
+                 AND v.size <> '' ORDER BY v.size LIMIT $2",
+            ),
+        ];
+        let mut lists: Vec<Vec<String>> = Vec::with_capacity(4);
+        for (what, query) in queries {
+            let values: Vec<String> = with_db!(self, |c| sqlx::query_scalar(query)
+                .bind(account.0)
+                .bind(limit)
+                .fetch_all(&mut *c)
+                .await)
+            .map_err(db_err("products", what))?;
+            lists.push(values);
+        }
+        let mut lists = lists.into_iter();
+        let mut next = || lists.next().unwrap_or_default();
+        Ok(SetVocabulary {
+            brands: next(),
+            categories: next(),
+            colors: next(),
+            sizes: next(),
+        })
+    }
 }
 
 repository! {
+    /// The account's brands, categories, colours and sizes, for autocomplete.
+    read fn set_vocabulary(account: AccountId, limit: i64) -> SetVocabulary;
     /// A page of the account's products in the intersection of `sets` (keyset by id).
     read fn list_products(account: AccountId, sets: &[ProductSet], ctx: &SetContext, after: Option<ProductId>, limit: i64) -> Page<ProductSummary, ProductId>;
     /// A page of the account's orders in the intersection of `sets` (keyset by id).
