@@ -69,8 +69,11 @@ pub struct AliceRecords {
     pub issue: i64,
 }
 
+/// The credential [`seed`] gives alice's connection (looked for in answers and logs).
+pub const SEED_SECRET: &str = "alice-secret-1234567";
+
 pub async fn seed(h: &Harness) -> AliceRecords {
-    let connection = h.woo_connection("Alice Woo", "alice-secret-1234567").await;
+    let connection = h.woo_connection("Alice Woo", SEED_SECRET).await;
     let connection_id = connection["id"].as_i64().unwrap();
     let product = normalize::normalize_product(sample::product(1)).unwrap();
     let product = h
