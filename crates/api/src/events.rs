@@ -1,7 +1,8 @@
 //! `GET /api/v1/events`: server-sent events for the console. The store is the truth (any
 //! process may be running the jobs), so each stream looks at it every
 //! [`crate::ApiConfig::events_interval`] and sends what changed:
-//! - `job`: a run of the account queued, progressing or finished (a [`JobView`]);
+//! - `job`: a run of the account queued, progressing or finished (a [`JobView`]); a run that
+//!   started and ended between two looks is reported too, finished;
 //! - `connections`: per connection its queued changes, open issues, pause and last fetch and
 //!   send, whenever any of them changed;
 //! - `issue`: an issue raised since the stream began (an [`IssueView`]).
@@ -13,7 +14,7 @@ use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use tidemark_core::{AccountId, IssueId, JobRunId};
-use tidemark_store::IssueFilter;
+use tidemark_store::{IssueFilter, JobRunFilter};
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::Caller;
@@ -41,6 +42,7 @@ pub async fn events(
         last_issue: None,
         out: VecDeque::new(),
         first: true,
+        looked: false,
     };
     let stream = futures::stream::unfold(watch, |mut watch| async move {
         loop {
@@ -59,10 +61,14 @@ pub async fn events(
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
+/// How many of the newest runs each look reads besides the active ones, so a run that started
+/// and finished between two looks is still reported.
+const RECENT_RUNS: i64 = 50;
+
 struct Watch {
     api: Api,
     account: AccountId,
-    /// The JSON last sent for each run.
+    /// The JSON last sent (or, at the first look, seen) for each run still followed.
     jobs: HashMap<i64, String>,
     /// Runs queued or running at the last look.
     active: HashSet<i64>,
@@ -70,6 +76,8 @@ struct Watch {
     last_issue: Option<i64>,
     out: VecDeque<Event>,
     first: bool,
+    /// Whether a look has set the baseline of runs.
+    looked: bool,
 }
 
 impl Watch {
@@ -80,24 +88,46 @@ impl Watch {
     async fn look(&mut self) -> Result<(), ApiError> {
         let store = self.api.store().clone();
         let account = self.account;
+        let first = !self.looked;
         let mut runs = active_runs(&self.api, account).await?;
         let now_active: HashSet<i64> = runs.iter().map(|r| r.id).collect();
-        // Runs that left the active set finished: send their final state once.
+        let recent = store
+            .list_job_runs(
+                account,
+                &JobRunFilter {
+                    limit: RECENT_RUNS,
+                    ..JobRunFilter::default()
+                },
+            )
+            .await?;
+        runs.extend(
+            recent
+                .iter()
+                .filter(|r| !now_active.contains(&r.id.0))
+                .map(JobView::from),
+        );
+        // Runs that left the active set beyond the newest ones: their final state, once.
         for id in self.active.difference(&now_active) {
-            if let Some(run) = store.get_account_job_run(account, JobRunId(*id)).await? {
+            if !runs.iter().any(|r| r.id == *id)
+                && let Some(run) = store.get_account_job_run(account, JobRunId(*id)).await?
+            {
                 runs.push(JobView::from(&run));
             }
         }
         runs.sort_by_key(|r| r.id);
+        let mut followed = HashMap::with_capacity(runs.len());
         for run in runs {
             let json = serde_json::to_string(&run).unwrap_or_default();
-            if self.jobs.get(&run.id) != Some(&json) {
-                self.jobs.insert(run.id, json.clone());
-                self.send("job", json);
+            let finished_before = first && !now_active.contains(&run.id);
+            // History that had finished before the stream began is not news.
+            if self.jobs.get(&run.id) != Some(&json) && !finished_before {
+                self.send("job", json.clone());
             }
+            followed.insert(run.id, json);
         }
-        self.jobs.retain(|id, _| now_active.contains(id));
+        self.jobs = followed;
         self.active = now_active;
+        self.looked = true;
 
         let connections = store.list_connections(account).await?;
         let pending = store.pending_counts_by_connection(account).await?;

@@ -28,10 +28,14 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let api = Api::from_ref(state);
+        let refused = |message: &str| {
+            api.metrics().auth_failures.inc();
+            ApiError::unauthorized(message)
+        };
         let header = parts
             .headers
             .get(AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("an Authorization: Bearer token is required"))?;
+            .ok_or_else(|| refused("an Authorization: Bearer token is required"))?;
         let token = header
             .to_str()
             .ok()
@@ -40,19 +44,14 @@ where
                 scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
             })
             .filter(|token| !token.is_empty())
-            .ok_or_else(|| {
-                ApiError::unauthorized("the Authorization header must be \"Bearer <token>\"")
-            })?;
+            .ok_or_else(|| refused("the Authorization header must be \"Bearer <token>\""))?;
         match api.store().authenticate_api_token(token, api.now()).await {
             Ok(Some(found)) => Ok(Caller {
                 account: found.account,
             }),
-            Ok(None) => {
-                api.metrics().auth_failures.inc();
-                Err(ApiError::unauthorized(
-                    "the token is not valid (revoked, mistyped or from another installation)",
-                ))
-            }
+            Ok(None) => Err(refused(
+                "the token is not valid (revoked, mistyped or from another installation)",
+            )),
             Err(error) => Err(error.into()),
         }
     }

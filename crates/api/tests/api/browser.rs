@@ -103,6 +103,8 @@ impl Browser {
                 Err(e) => panic!("no WebDriver session: {e}"),
             }
         };
+        // This run's screenshots only.
+        let _ = std::fs::remove_dir_all(screenshots_dir());
         std::fs::create_dir_all(screenshots_dir()).unwrap();
         Some(Browser {
             client,
@@ -361,6 +363,10 @@ async fn the_console_drives_a_whole_sync_in_a_real_browser() {
         // 6. Products in two sets: their intersection.
         browser.click("#nav-products").await;
         browser.wait("the product browser", &format!("!{}.hidden", q("#view-browse"))).await;
+        // Autocomplete: "on Sh" offers the Shopify connection.
+        browser.type_into("#set-input", "on Sh").await;
+        browser.wait("a suggestion", "[...document.querySelectorAll('#set-suggestions li')].some(li => li.textContent.includes('Shopify'))").await;
+        browser.shot("autocomplete").await;
         for phrase in ["on Shopify", "with pending updates to WooCommerce"] {
             browser.type_into("#set-input", phrase).await;
             // Let the suggestions settle, then Enter adds the phrase as typed.
@@ -414,6 +420,36 @@ async fn the_console_drives_a_whole_sync_in_a_real_browser() {
         let advice = browser.js(&format!("{}.textContent", q("#troubleshoot .issue-group .group-advice"))).await;
         assert!(advice.as_str().unwrap_or("").contains(groups[0]["advice"].as_str().unwrap()), "{advice}");
         browser.shot("troubleshoot-groups").await;
+
+        browser.click("#troubleshoot .modal-close, dialog[open] .modal-close").await;
+
+        // 9. Settings: a new margin for WooCommerce, saved through the modal.
+        browser.click("#nav-connections").await;
+        browser.wait("the connections view", &format!("!{}.hidden", q("#view-connections"))).await;
+        browser.click(&format!("{} .btn-settings", card("WooCommerce"))).await;
+        browser.wait("the settings modal", &format!("{}.open", q("#settings-modal"))).await;
+        browser.click("#settings-modal [data-tab=\"prices\"]").await;
+        browser.type_into("#s-margin_percent", "15").await;
+        browser.shot("settings-prices").await;
+        browser.click("#settings-save").await;
+        browser.wait("the settings to save", &format!("!{}.open", q("#settings-modal"))).await;
+        let saved = store.get_connection(h.alice.id, woo_id).await.unwrap().unwrap();
+        assert_eq!(saved.settings.price.margin_percent, Decimal::from(15));
+        assert!(saved.settings.clone_new_products, "the other settings stay");
+
+        // 10. Stats, Maintenance: the integrity fix runs and reports.
+        browser.click(&format!("{} .btn-stats", card("WooCommerce"))).await;
+        browser.wait("the stats modal", &format!("{}.open", q("#stats-modal"))).await;
+        browser.click("#stats-modal [data-tab=\"maintenance\"]").await;
+        browser.click("#integrity-fix-button").await;
+        browser.wait("the integrity fix's report", &format!("{}.textContent.includes('Integrity fix succeeded')", q("#integrity-report"))).await;
+        let runs = store.list_job_runs(h.alice.id, &tidemark_store::JobRunFilter {
+            connection: Some(woo_id),
+            kind: Some(tidemark_store::JobKind::IntegrityFix),
+            ..Default::default()
+        }).await.unwrap();
+        assert_eq!(runs[0].state, JobState::Succeeded, "{:?}", runs[0]);
+        browser.shot("integrity-fix-report").await;
 
         // Nothing the browser did duplicated or deleted a product.
         assert_eq!(shopify.product_count(), SHOPIFY_PRODUCTS as usize);

@@ -687,6 +687,22 @@ api_test! {
         // Cancelled: the run's last state is sent once more.
         send(h.alice(Method::POST, &format!("/api/v1/jobs/{job}/cancel"))).await;
         read_events(&mut response, &mut seen, "\"state\":\"cancelled\"").await;
+        // A run queued and cancelled within one look is still reported, finished.
+        let (_, quick) = send(h.alice(Method::POST, &format!("/api/v1/connections/{id}/send"))).await;
+        let quick = quick["job"]["id"].as_i64().unwrap();
+        send(h.alice(Method::POST, &format!("/api/v1/jobs/{quick}/cancel"))).await;
+        let line = |seen: &str| {
+            seen.lines().any(|l| {
+                l.starts_with("data:") && l.contains(&format!("\"id\":{quick},")) && l.contains("\"state\":\"cancelled\"")
+            })
+        };
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !line(&seen) {
+            assert!(tokio::time::Instant::now() < deadline, "no cancelled run {quick}:\n{seen}");
+            if let Ok(Ok(Some(chunk))) = tokio::time::timeout(std::time::Duration::from_secs(1), response.chunk()).await {
+                seen.push_str(&String::from_utf8_lossy(&chunk));
+            }
+        }
     }
 }
 

@@ -8,6 +8,9 @@ use super::{opt_ts, ts};
 use crate::error::db_err;
 use crate::{Account, ApiToken, Db, NewApiToken, StoreError, repository, with_db};
 
+/// How precisely a token's last use is kept.
+const LAST_USE_RESOLUTION_MS: i64 = 60_000;
+
 /// The prefix of every token tidemark issues, so that a leaked one is recognisable.
 pub const TOKEN_PREFIX: &str = "tmk_";
 
@@ -151,15 +154,34 @@ impl Db<'_> {
     ) -> Result<Option<ApiToken>, StoreError> {
         let hash = token_hash(plaintext);
         let row: Option<TokenRow> = with_db!(self, |c| sqlx::query_as(
-            "UPDATE api_tokens SET last_used_at = $2 WHERE token_hash = $1 \
-             RETURNING id, account_id, name, created_at, last_used_at"
+            "SELECT id, account_id, name, created_at, last_used_at FROM api_tokens \
+             WHERE token_hash = $1"
         )
         .bind(&hash)
-        .bind(now.0)
         .fetch_optional(&mut *c)
         .await)
         .map_err(db_err("api_tokens", "authenticate"))?;
-        Ok(row.map(ApiToken::from))
+        let Some(mut token) = row.map(ApiToken::from) else {
+            return Ok(None);
+        };
+        // Every API request authenticates: the last use is written at most once a minute, so
+        // a busy console does not turn each read into a write.
+        if token
+            .last_used_at
+            .is_none_or(|last| now.0.saturating_sub(last.0) >= LAST_USE_RESOLUTION_MS)
+        {
+            with_db!(self, |c| sqlx::query(
+                "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1"
+            )
+            .bind(token.id)
+            .bind(now.0)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected()))
+            .map_err(db_err("api_tokens", "record use"))?;
+            token.last_used_at = Some(now);
+        }
+        Ok(Some(token))
     }
 
     pub(crate) async fn list_api_tokens(
@@ -203,8 +225,9 @@ repository! {
     read fn account_named(name: &str) -> Option<Account>;
     /// Creates an API token: the plaintext is returned once; only its SHA-256 is stored.
     write fn create_api_token(account: AccountId, name: &str, now: Timestamp) -> NewApiToken;
-    /// The token presented as a bearer secret, if it exists; records `now` as its last use.
-    write fn authenticate_api_token(plaintext: &str, now: Timestamp) -> Option<ApiToken>;
+    /// The token presented as a bearer secret, if it exists; records `now` as its last use
+    /// when the recorded one is a minute old or more.
+    read fn authenticate_api_token(plaintext: &str, now: Timestamp) -> Option<ApiToken>;
     read fn list_api_tokens(account: AccountId) -> Vec<ApiToken>;
     write fn revoke_api_token(account: AccountId, id: i64) -> bool;
 }

@@ -49,6 +49,15 @@ store_test! {
         let found = store.authenticate_api_token(&issued.plaintext, later).await.unwrap().unwrap();
         assert_eq!(found.account, acme.id);
         assert_eq!(found.last_used_at, Some(later));
+        // Within the minute the last use stands; after it, it moves.
+        let soon = Timestamp(later.0 + 30_000);
+        let again = store.authenticate_api_token(&issued.plaintext, soon).await.unwrap().unwrap();
+        assert_eq!(again.last_used_at, Some(later));
+        let after = Timestamp(later.0 + 61_000);
+        let again = store.authenticate_api_token(&issued.plaintext, after).await.unwrap().unwrap();
+        assert_eq!(again.last_used_at, Some(after));
+        let listed = store.list_api_tokens(acme.id).await.unwrap();
+        assert_eq!(listed.iter().find(|t| t.id == found.id).unwrap().last_used_at, Some(after));
         assert_eq!(store.authenticate_api_token("tmk_nope", later).await.unwrap(), None);
 
         assert_eq!(store.list_api_tokens(acme.id).await.unwrap().len(), 2);
