@@ -113,7 +113,14 @@ async fn handle(
                 let api = api.clone();
                 let connection = connection.clone();
                 let event = event.clone();
-                tokio::spawn(async move { act(&api, &connection, &event).await })
+                tokio::spawn(async move {
+                    let result = act(&api, &connection, &event).await;
+                    // The answer may have gone already: the log is where a failure shows.
+                    if let Err(error) = &result {
+                        tracing::warn!(connection = %connection.id, delivery = %event.delivery_id, error = %error.message, "webhook hint: the fetch was not queued");
+                    }
+                    result
+                })
             };
             match tokio::time::timeout(api.config().hint_answer_within, task).await {
                 Ok(Ok(result)) => result.map(|(_, answer)| (StatusCode::OK, answer)),

@@ -652,10 +652,19 @@ api_test! {
         let response = h.http.get(h.url("/")).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         assert!(response.headers()["content-security-policy"].to_str().unwrap().contains("script-src 'self'"));
-        assert!(response.text().await.unwrap().contains("/assets/app.js"));
+        let page = response.text().await.unwrap();
+        assert!(page.contains("/assets/app.js"));
+        // Everything the console needs is served here: it works offline, with no CDN.
         for asset in ["/assets/app.js", "/assets/app.css"] {
             let response = h.http.get(h.url(asset)).send().await.unwrap();
             assert_eq!(response.status(), StatusCode::OK, "{asset}");
+            let text = response.text().await.unwrap();
+            for external in ["http://", "https://", "//cdn", "@import"] {
+                assert!(!text.contains(external), "{asset} refers to {external}");
+            }
+        }
+        for attribute in ["src=\"http", "href=\"http", "src=\"//", "href=\"//"] {
+            assert!(!page.contains(attribute), "index.html loads {attribute}…");
         }
     }
 }
