@@ -153,7 +153,11 @@ backend_test! {
     async fn two_daemons_share_the_work_but_never_fetch_one_connection_twice_at_once(backend) {
         let shops = Shops::new(&backend.store, 12, 3).await;
         shops.source_sim.harness.faults.set(tidemark_sim::FaultConfig { slow: 1.0, slow_ms: 20, ..tidemark_sim::FaultConfig::none() });
-        let config = backend.config();
+        // Exclusion is what this test is about, not takeover: a lease long enough that a
+        // heartbeat starved by a loaded CI machine does not expire it (with the suite's 3 s
+        // one, a worker held off the CPU for 3 s lost its lease mid-run and the next fetch
+        // started beside it). Takeover after expiry is `lost.rs`'s.
+        let config = tidemark_jobs::JobsConfig { lease_ttl: Duration::from_secs(15), ..backend.config() };
         let jobs_a = shops.jobs(&backend, config.clone()).await;
         let jobs_b = shops.jobs(&backend, config).await;
         // Eight fetches of one connection at once (made as rows directly: asking for them
