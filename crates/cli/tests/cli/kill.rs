@@ -267,7 +267,9 @@ async fn workers_killed_mid_fetch_and_mid_send_lose_nothing_and_duplicate_nothin
     let env = &scratch.env;
 
     // The source: 300 products, a few a page, every answer a little slow, so a full fetch
-    // has many page boundaries to be killed between. The target: empty, slow to write.
+    // has many page boundaries to be killed between. Slow enough that the work done between
+    // two kills (a page, then up to 400 ms) cannot get through all 75 pages in fewer than
+    // twenty kills: at 15 ms an answer it once did, in 18. The target: empty, slow to write.
     let source = WooSim::new(
         WooConfig {
             products: PRODUCTS,
@@ -276,7 +278,7 @@ async fn workers_killed_mid_fetch_and_mid_send_lose_nothing_and_duplicate_nothin
         },
         FaultConfig {
             slow: 1.0,
-            slow_ms: 15,
+            slow_ms: 40,
             ..FaultConfig::none()
         },
     );
