@@ -165,17 +165,7 @@ api_test! {
             if op.path == "/api/v1/events" {
                 continue; // a stream: routed, checked in its own test
             }
-            let id = if op.path.contains("/products/") {
-                records.product
-            } else if op.path.contains("/orders/") {
-                records.order
-            } else if op.path.contains("/jobs/") {
-                records.job
-            } else if op.path.contains("/issues/") {
-                records.issue
-            } else {
-                records.connection
-            };
+            let id = records.id_for(&op.path);
             let path = op.path.replace("{id}", &id.to_string()).replace("{connection_id}", &id.to_string());
             let (status, body) = send(h.alice(op.method.clone(), &path)).await;
             // The connection's credentials appear in no answer of any route.

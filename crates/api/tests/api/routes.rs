@@ -72,6 +72,23 @@ pub struct AliceRecords {
 /// The credential [`seed`] gives alice's connection (looked for in answers and logs).
 pub const SEED_SECRET: &str = "alice-secret-1234567";
 
+impl AliceRecords {
+    /// The seeded record a route's `{id}` names, by the resource in its path.
+    pub fn id_for(&self, path: &str) -> i64 {
+        if path.contains("/products/") {
+            self.product
+        } else if path.contains("/orders/") {
+            self.order
+        } else if path.contains("/jobs/") {
+            self.job
+        } else if path.contains("/issues/") {
+            self.issue
+        } else {
+            self.connection
+        }
+    }
+}
+
 pub async fn seed(h: &Harness) -> AliceRecords {
     let connection = h.woo_connection("Alice Woo", SEED_SECRET).await;
     let connection_id = connection["id"].as_i64().unwrap();
@@ -169,17 +186,7 @@ api_test! {
         let records = seed(&h).await;
         let before = h.store.job_run_counts().await.unwrap();
         for op in operations().iter().filter(|o| o.secured && o.path.contains('{')) {
-            let id = if op.path.contains("/products/") {
-                records.product
-            } else if op.path.contains("/orders/") {
-                records.order
-            } else if op.path.contains("/jobs/") {
-                records.job
-            } else if op.path.contains("/issues/") {
-                records.issue
-            } else {
-                records.connection
-            };
+            let id = records.id_for(&op.path);
             let mut request = h.bob(op.method.clone(), &with_id(&op.path, id));
             if op.has_body {
                 // A body the route accepts, so only the ownership check can refuse it.
